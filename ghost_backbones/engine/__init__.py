@@ -1,0 +1,54 @@
+"""Training machinery shared by every task: typed config, distributed setup, checkpoints, logging, the loop.
+
+A task (detection, segmentation) subclasses `Task` with its model, data, loss and metric, and its ``train.py``
+is a thin CLI over `build_parser`, `parse_config` and `fit`.
+
+Examples::
+
+    >>> from ghost_backbones.engine import build_parser, parse_config, fit, run_cli
+    >>> def main(argv=None):
+    ...     cfg = parse_config(MyConfig, build_parser("Train my task"), argv)
+    ...     return fit(MyTask(cfg))
+    >>> raise SystemExit(run_cli(main))  # doctest: +SKIP
+"""
+
+from . import distributed
+from .checkpoint import load_checkpoint, save_checkpoint
+from .cli import COMMON_FLAGS, build_parser, parse_config, run_cli
+from .config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config, valid_keys
+from .distributed import resolve_device
+from .errors import ConfigError, DataError, NonFiniteLossError
+from .jsonl import JsonlLogger, read_jsonl, write_json
+from .loop import ShardSampler, autocast, fit, get_metric, progress
+from .schedule import lr_lambda
+from .task import Task
+
+__all__ = [
+    "COMMON_FLAGS",
+    "ConfigError",
+    "DataError",
+    "JsonlLogger",
+    "NonFiniteLossError",
+    "ShardSampler",
+    "Task",
+    "TrainConfig",
+    "apply_overrides",
+    "autocast",
+    "build_parser",
+    "config_from_dict",
+    "config_to_dict",
+    "distributed",
+    "fit",
+    "get_metric",
+    "load_checkpoint",
+    "load_config",
+    "lr_lambda",
+    "parse_config",
+    "progress",
+    "read_jsonl",
+    "resolve_device",
+    "run_cli",
+    "save_checkpoint",
+    "valid_keys",
+    "write_json",
+]

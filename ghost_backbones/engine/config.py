@@ -1,0 +1,299 @@
+"""Typed configuration: dataclasses loaded from YAML and overridden with dotted ``KEY=VALUE`` strings.
+
+A task describes its whole configuration as one dataclass whose fields are dataclass sections
+(``model``, ``data``, ``train``). YAML files mirror those sections; any unknown key is an error that
+lists the valid keys, and values are checked against the field types.
+
+Examples::
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class Model:
+    ...     width: float = 1.0
+    >>> @dataclass
+    ... class Recipe:
+    ...     model: Model = field(default_factory=Model)
+    ...     train: TrainConfig = field(default_factory=TrainConfig)
+    >>> cfg = load_config(Recipe, None, ["model.width=1.3", "train.lr_steps=[8, 11]"])
+    >>> cfg.model.width, cfg.train.lr_steps
+    (1.3, [8, 11])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "TrainConfig",
+    "load_config",
+    "parse_override",
+    "apply_overrides",
+    "config_to_dict",
+    "config_from_dict",
+    "valid_keys",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the shared training loop (`ghost_backbones.engine.fit`), identical for every task.
+
+    Args:
+        output_dir: folder for ``checkpoint.pth``, ``best.pth``, ``log.jsonl`` and ``metrics.json``.
+        epochs: number of training epochs.
+        batch_size: images per process and iteration.
+        workers: data-loading worker processes per training process.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        amp: mixed precision (float16 + GradScaler on CUDA, bfloat16 autocast on CPU).
+        seed: base random seed (each rank and epoch derive their own from it).
+        optimizer: ``"sgd"`` (momentum, nesterov off) or ``"adamw"``.
+        lr: peak learning rate, for the whole (global) batch.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay for weights; see ``norm_weight_decay``.
+        norm_weight_decay: weight decay for normalisation and bias parameters (``None``: same as weights).
+        lr_scheduler: ``"multistep"`` (``lr_steps`` in epochs, times ``lr_gamma``), ``"cosine"`` or ``"poly"``
+            (``(1 - it / total) ** poly_power``); all are stepped every iteration.
+        lr_steps: epochs at which ``multistep`` multiplies the rate by ``lr_gamma``.
+        lr_gamma: multistep factor.
+        poly_power: exponent of the ``poly`` schedule.
+        warmup_iters: iterations of linear warmup from ``warmup_factor * lr`` to ``lr`` (0 disables).
+        warmup_factor: starting fraction of the warmup.
+        clip_grad_norm: clip the global gradient norm to this value (0 disables).
+        eval_every: evaluate every N epochs (and always after the last one).
+        log_every: write a training line to ``log.jsonl`` every N iterations.
+        resume: checkpoint to resume from (model, optimizer, scheduler, scaler, epoch), or ``""``.
+        weights: checkpoint whose model weights initialise the model (fine-tuning, ``test_only``), or ``""``.
+        test_only: only evaluate (with ``resume`` or ``weights``) and write ``metrics.json``.
+        sync_bn: convert BatchNorm to SyncBatchNorm in distributed runs.
+    """
+
+    output_dir: str = "runs/default"
+    epochs: int = 12
+    batch_size: int = 2
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = False
+    seed: int = 42
+    optimizer: str = "sgd"
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    norm_weight_decay: float | None = None
+    lr_scheduler: str = "multistep"
+    lr_steps: list[int] = field(default_factory=lambda: [8, 11])
+    lr_gamma: float = 0.1
+    poly_power: float = 0.9
+    warmup_iters: int = 500
+    warmup_factor: float = 0.001
+    clip_grad_norm: float = 0.0
+    eval_every: int = 1
+    log_every: int = 20
+    resume: str = ""
+    weights: str = ""
+    test_only: bool = False
+    sync_bn: bool = False
+
+    def __post_init__(self) -> None:
+        choices = {"optimizer": ("sgd", "adamw"), "lr_scheduler": ("multistep", "cosine", "poly")}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"train.{name} must be one of {list(valid)}, got {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.warmup_iters < 0:
+            raise ConfigError(f"train.workers and train.warmup_iters must be >= 0: {self.workers}, {self.warmup_iters}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+
+
+def valid_keys(cls: type, prefix: str = "") -> list[str]:
+    """All dotted keys of a config dataclass, e.g. ``["model.width", "train.lr", ...]``."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(valid_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (converting the few safe cases), or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{key} must be one of {list(typing.get_args(tp))}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool) and origin is list:
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} expects a list, got {value!r}")
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{key} expects {len(args)} values, got {list(value)!r}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} expects a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} expects true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} expects an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads "1e-4" as a string
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} expects a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} expects a string, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) -> T:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: section '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown config key(s) {[prefix + str(k) for k in unknown]}; "
+            f"valid keys: {valid_keys(cls, prefix)}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value or {}, f"{prefix}{name}.", source)
+        else:
+            kwargs[name] = _coerce(value, tp, f"{source}: {prefix}{name}")
+    # Sections not mentioned keep their defaults.
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def _parse_overrides(overrides: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    for key, value in items:
+        node = nested
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r} conflicts with another override of {p!r}")
+        node[leaf] = value
+    return nested
+
+
+def parse_override(override: str) -> tuple[str, Any]:
+    """``'train.lr=0.01'`` -> ``('train.lr', 0.01)`` (the value is parsed as YAML)."""
+    if "=" not in override:
+        raise ConfigError(f"override must look like KEY=VALUE (e.g. train.lr=0.01), got {override!r}")
+    key, raw = override.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] = ()) -> T:
+    """Build ``cls`` from its defaults, then a YAML file, then dotted overrides.
+
+    Args:
+        cls: the task's top-level config dataclass.
+        path: YAML file mirroring ``cls`` (sections as mappings), or ``None`` for the defaults.
+        overrides: ``["train.lr=0.01", ...]`` (values parsed as YAML) or ``{"train.lr": 0.01}``.
+
+    Raises:
+        ConfigError: unknown key (the message lists the valid keys), wrong type, unreadable YAML.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(loaded).__name__}")
+        values = dict(loaded or {})
+        source = str(path)
+    else:
+        source = "config"
+    _build(cls, values, "", source)  # report file errors against the file before overrides
+    over = _parse_overrides(overrides)
+    return _build(cls, _merge(values, over), "", "overrides" if over else source)
+
+
+def apply_overrides(cfg: T, overrides: Iterable[str] | Mapping[str, Any]) -> T:
+    """Return a copy of ``cfg`` with dotted overrides applied (same checks as `load_config`)."""
+    return _build(type(cfg), _merge(config_to_dict(cfg), _parse_overrides(overrides)), "", "overrides")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (for checkpoints and logs)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
+    """Rebuild a config saved with `config_to_dict` (e.g. from a checkpoint), with the same checks."""
+    return _build(cls, values, "", "checkpoint config")

@@ -1,0 +1,72 @@
+"""The `Task` base class: what a task (detection, segmentation) supplies to the shared loop.
+
+Examples::
+
+    >>> class MyTask(Task):
+    ...     best_metric = "mIoU"
+    ...     def build_model(self): return MyNet(self.cfg.model)
+    ...     def build_datasets(self): return MyData("train"), MyData("val")
+    ...     def training_step(self, model, batch, device):
+    ...         images, masks = batch
+    ...         return {"ce": F.cross_entropy(model(images.to(device)), masks.to(device))}
+    ...     def evaluate(self, model, loader, device): ...
+    >>> fit(MyTask(cfg))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, Dataset, Sampler, default_collate
+
+__all__ = ["Task"]
+
+
+class Task(ABC):
+    """Base class of a training task; `ghost_backbones.engine.fit` drives it.
+
+    Args:
+        cfg: the task's top-level config dataclass; the engine reads ``cfg.train`` (a `TrainConfig`).
+
+    Attributes:
+        best_metric: dotted path into `evaluate`'s result whose highest value selects ``best.pth``.
+        val_batch_size: evaluation batch size per process.
+        find_unused_parameters: passed to DistributedDataParallel.
+    """
+
+    best_metric: str = "loss"
+    val_batch_size: int = 1
+    find_unused_parameters: bool = False
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    @abstractmethod
+    def build_model(self) -> nn.Module:
+        """The unwrapped model, on CPU; the engine moves it to the device and wraps it for DDP."""
+
+    @abstractmethod
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        """``(train, val)`` datasets."""
+
+    def collate_fn(self, batch: list[Any]) -> Any:
+        return default_collate(batch)
+
+    def train_batch_sampler(self, dataset: Dataset, sampler: Sampler[int], batch_size: int) -> Sampler[list[int]]:
+        """Batches of the training set; drops a last incomplete batch when a full one exists (BatchNorm needs > 1)."""
+        return BatchSampler(sampler, batch_size, drop_last=len(sampler) >= batch_size)
+
+    @abstractmethod
+    def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, torch.Tensor]:
+        """Named losses for one batch; the engine sums them, checks they are finite and steps."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
+        """Metrics over this rank's shard of the validation set, merged across ranks (JSON-serialisable)."""
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        """Optional optimizer parameter groups; ``None`` uses the engine's (weight decay split for norms/biases)."""
+        return None
