@@ -1,0 +1,88 @@
+"""The shared timing/counting helpers in ``ghost_backbones.benchmark``."""
+
+import pytest
+import torch
+from torch import nn
+
+from ghost_backbones.benchmark import (
+    count_macs,
+    count_params,
+    find_device,
+    format_table,
+    measure_latency,
+    parse_img_size,
+    torch_threads,
+)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_count_macs_conv_and_linear(groups: int) -> None:
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=groups, bias=False), nn.Flatten(), nn.Linear(8 * 36, 5))
+    macs = count_macs(model, torch.rand(2, 4, 6, 6))
+    conv = 2 * 8 * 36 * (4 // groups) * 9
+    linear = 2 * 8 * 36 * 5
+    assert macs == conv + linear
+
+
+def test_count_params_counts_shared_once() -> None:
+    lin = nn.Linear(3, 3)
+    assert count_params(nn.Sequential(lin, lin)) == 12
+
+
+def test_measure_latency_stats_and_calls() -> None:
+    calls = []
+    stats = measure_latency(lambda x: calls.append(x.shape), torch.zeros(4, 2), warmup=2, iters=5, batch_size=4)
+    assert len(calls) == 7
+    assert stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
+    assert stats["iters"] == 5
+    assert stats["images_per_s"] == pytest.approx(4000.0 / stats["median_ms"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(warmup=-1), "warmup must be >= 0, got -1"),
+        (dict(iters=0), "iters must be >= 1, got 0"),
+        (dict(batch_size=0), "batch_size must be >= 1, got 0"),
+    ],
+)
+def test_measure_latency_rejects_bad_counts(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        measure_latency(lambda x: x, torch.zeros(1), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(224, (224, 224)), ("320", (320, 320)), ("800x1333", (800, 1333)), ((512, 640), (512, 640))],
+)
+def test_parse_img_size(value, expected) -> None:
+    assert parse_img_size(value) == expected
+
+
+@pytest.mark.parametrize(("value", "match"), [("abc", "HxW"), ("1x2x3", "HxW"), ("0x4", "positive")])
+def test_parse_img_size_rejects(value, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_img_size(value)
+
+
+def test_torch_threads_restores() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num_threads must be >= 1, got 0"):
+        with torch_threads(0):
+            torch.get_num_threads()
+
+
+def test_find_device_nested() -> None:
+    assert find_device([{"img": torch.zeros(1)}]) == torch.device("cpu")
+    assert find_device("no tensors") == torch.device("cpu")
+
+
+def test_format_table_aligns_and_marks_missing() -> None:
+    text = format_table([{"a": "x", "b": 1.25}, {"a": "long"}], [("a", "name", ""), ("b", "val", ".1f")])
+    lines = text.splitlines()
+    assert lines[0] == "| name | val |"
+    assert lines[2] == "| x    | 1.2 |"
+    assert lines[3] == "| long | -   |"
