@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from tqdm import tqdm
 
 __all__ = [
@@ -225,11 +225,6 @@ def _render(size: tuple[int, int], shapes: Sequence[_Shape], rng: np.random.Gene
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def _pil_points(polygon: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """COCO coordinates (pixel centres at +0.5) to PIL drawing coordinates (pixel centres at integers)."""
-    return [(x - 0.5, y - 0.5) for x, y in polygon]
-
-
 def _rle(mask: np.ndarray) -> dict[str, list[int]]:
     """Uncompressed COCO RLE of a boolean mask: run lengths in column-major order, starting with a 0-run."""
     flat = mask.ravel(order="F").astype(np.int8)
@@ -259,16 +254,30 @@ def _coco_annotation(shape: _Shape, annotation_id: int, image_id: int, category_
     }
 
 
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a (2 * radius + 1)-pixel square, done as two separable 1-D maxima."""
+    out = mask
+    for axis in (0, 1):
+        grown = out.copy()
+        view, source = np.moveaxis(grown, axis, 0), np.moveaxis(out, axis, 0)
+        for shift in range(1, radius + 1):
+            view[shift:] |= source[:-shift]
+            view[:-shift] |= source[shift:]
+        out = grown
+    return out
+
+
 def _voc_mask(size: tuple[int, int], shapes: Sequence[_Shape]) -> Image.Image:
-    """VOC class mask: index ``class + 1`` inside each shape, 255 on a thin band along its outline, later on top."""
-    void_width = max(1, round(min(size) / 80))
+    """VOC class mask: ``class + 1`` inside each shape, 255 on a band straddling its outline, later shapes on top.
+
+    The band is ``dilate(mask) & ~erode(mask)``, so no class pixel touches the background or another class (as in
+    real VOC, where a ~5 px void border surrounds every object).
+    """
+    radius = max(1, round(min(size) / 160))
     label = np.zeros(size[::-1], dtype=np.uint8)
     for shape in shapes:
         label[shape.mask] = shape.class_index + 1
-        band = Image.new("L", size, 0)
-        points = _pil_points(shape.polygon)
-        ImageDraw.Draw(band).line([*points, points[0]], fill=1, width=void_width, joint="curve")
-        label[np.asarray(band, dtype=bool)] = _VOID_INDEX
+        label[_dilate(shape.mask, radius) & _dilate(~shape.mask, radius)] = _VOID_INDEX
     mask = Image.frombytes("P", size, label.tobytes())
     mask.putpalette(voc_palette())
     return mask
@@ -293,7 +302,10 @@ def _check_count(name: str, value: object, minimum: int) -> int:
 
 def _check_size(image_size: int | Sequence[int]) -> tuple[int, int]:
     """Normalise ``image_size`` (a side or a (min, max) side range) to an inclusive range."""
-    pair = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
+    if isinstance(image_size, (int, np.integer)):
+        pair: tuple = (image_size, image_size)
+    else:
+        pair = tuple(image_size) if isinstance(image_size, Sequence) and not isinstance(image_size, str) else ()
     if (
         len(pair) != 2
         or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair)
