@@ -382,10 +382,9 @@ def make_shapes_coco(
     Examples::
 
         >>> root = make_shapes_coco("data/shapes_coco", num_train=8, num_val=4, image_size=(128, 192))
-        >>> from pycocotools.coco import COCO
-        >>> coco = COCO(str(root / "annotations" / "instances_val2017.json"))
-        >>> print(len(coco.getImgIds()), coco.getCatIds(), [c["name"] for c in coco.loadCats(coco.getCatIds())])
-        4 [1, 3, 7] ['circle', 'square', 'triangle']
+        >>> val = json.loads((root / "annotations" / "instances_val2017.json").read_text())
+        >>> print(len(val["images"]), [(c["id"], c["name"]) for c in val["categories"]])
+        4 [(1, 'circle'), (3, 'square'), (7, 'triangle')]
     """
     num_train = _check_count("num_train", num_train, 1)
     num_val = _check_count("num_val", num_val, 1)
@@ -527,8 +526,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     Examples::
 
-        >>> root = main(["voc", "--output", "data/shapes_voc", "--num-train", "8", "--num-val", "4"])
-        wrote shapes dataset in VOC layout (8 train + 4 val images) to data/shapes_voc
+        >>> root = main(["coco", "--output", "data/cli_coco", "--num-train", "8", "--num-val", "4", "--crowd"])
+        wrote shapes dataset in COCO layout (8 train + 4 val images) to data/cli_coco
     """
     parser = argparse.ArgumentParser(
         prog="python -m ghost_backbones.synthetic",
@@ -557,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "image_size": args.image_size,
         "max_objects": args.max_objects,
         "seed": args.seed,
-        "classes": tuple(args.classes.split(",")),
+        "classes": tuple(name.strip() for name in args.classes.split(",")),
         "overwrite": args.overwrite,
         "progress": True,
     }
