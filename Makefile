@@ -16,8 +16,12 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 
+# The main job on embedded defaults: synthetic shapes in COCO and VOC layouts, trained from scratch on the CPU,
+# evaluated, with prediction pictures written under $(OUT).
 demo: $(VENV)/.base
-	$(PY) -m ghost_backbones.demo --output-dir $(OUT)
+	$(PY) -m detection.demo --output-dir $(OUT)/detection
+	$(PY) -m segmentation.demo --output-dir $(OUT)/segmentation
+	@echo "demo results: $(OUT)/detection and $(OUT)/segmentation"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
