@@ -1,0 +1,422 @@
+"""GhostNet V1/V2 building blocks: Ghost module, DFC attention, Ghost bottleneck, ConvNormAct.
+
+Attribute names follow timm's ``timm/models/ghostnet.py`` exactly, so timm's (and Huawei's) checkpoints load
+strictly. Every block implements ``reparameterize()`` (conv + norm folding) for
+``timm.utils.reparameterize_model``.
+
+Ghost module (Han et al., CVPR 2020): a primary convolution makes ``ceil(out / ratio)`` intrinsic maps and a
+cheap depthwise convolution makes the ``ghost`` maps from them; the two are concatenated. GhostNetV2 (NeurIPS
+2022) multiplies the expansion module's output with a DFC attention map computed at half resolution from
+decoupled ``1x5``/``5x1`` depthwise convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath, create_act_layer, create_conv2d, make_divisible
+from timm.models._efficientnet_blocks import SqueezeExcite
+from torch import nn
+
+from .norm import NormLayer, fuse_conv_norm, fuse_sequential, is_foldable_norm
+
+__all__ = ["ConvNormAct", "GhostBottleneck", "GhostModule", "GhostModuleV2", "SE_LAYER", "ActLayer", "make_act"]
+
+ActLayer = str | type[nn.Module] | None
+
+# timm's ``_SE_LAYER``: squeeze to make_divisible(chs * ratio, 4) channels, hard-sigmoid gate.
+SE_LAYER = partial(SqueezeExcite, gate_layer="hard_sigmoid", rd_round_fn=partial(make_divisible, divisor=4))
+
+
+def make_act(act_layer: ActLayer) -> nn.Module:
+    """Instantiate an activation (in place where supported), or ``nn.Identity`` for ``None``.
+
+    Args:
+        act_layer: a timm activation name (``'relu'``, ``'hard_swish'``...), a module class, or ``None``.
+
+    Examples::
+
+        >>> make_act("relu"), make_act(None)
+        (ReLU(inplace=True), Identity())
+    """
+    act = create_act_layer(act_layer, inplace=True)
+    return nn.Identity() if act is None else act
+
+
+def _same_padding(kernel_size: int, dilation: int) -> int:
+    return dilation * (kernel_size - 1) // 2
+
+
+class ConvNormAct(nn.Module):
+    """Conv2d (no bias) + norm + activation, with timm's ``ConvBnAct`` parameter names (``conv``, ``bn1``).
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels.
+        kernel_size: square kernel size.
+        stride: convolution stride.
+        dilation: convolution dilation (padding keeps the size for stride 1).
+        groups: convolution groups.
+        norm_layer: norm factory ``num_channels -> module``.
+        act_layer: activation, ``None`` for a linear output.
+
+    Examples::
+
+        >>> m = ConvNormAct(16, 32, 3, stride=2)
+        >>> m(torch.rand(1, 16, 20, 20)).shape
+        torch.Size([1, 32, 10, 10])
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+        act_layer: ActLayer = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.conv = create_conv2d(
+            in_chs, out_chs, kernel_size, stride=stride, dilation=dilation, groups=groups, padding=""
+        )
+        self.bn1 = norm_layer(out_chs)
+        self.act1 = make_act(act_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act1(self.bn1(self.conv(x)))
+
+    def reparameterize(self) -> None:
+        """Fold ``bn1`` into ``conv`` (no-op for norms without running statistics, e.g. GroupNorm)."""
+        if is_foldable_norm(self.bn1):
+            self.conv = fuse_conv_norm(self.conv, self.bn1)
+            self.bn1 = nn.Identity()
+
+
+class GhostModule(nn.Module):
+    """Ghost module: primary conv to ``ceil(out/ratio)`` channels, cheap depthwise conv for the rest, concat.
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels.
+        kernel_size: primary convolution kernel (1 in GhostNet).
+        ratio: ``out / intrinsic`` channel ratio (2 in GhostNet).
+        dw_size: kernel of the cheap depthwise operation.
+        stride: primary convolution stride.
+        dilation: dilation of the cheap operation (set by ``output_stride``).
+        act_layer: activation after both convs, ``None`` for the linear projection module.
+        norm_layer: norm factory.
+
+    Examples::
+
+        >>> m = GhostModule(16, 48)
+        >>> m(torch.rand(2, 16, 8, 8)).shape
+        torch.Size([2, 48, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 1,
+        ratio: int = 2,
+        dw_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        act_layer: ActLayer = nn.ReLU,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        if ratio < 2:
+            raise ValueError(f"GhostModule ratio must be >= 2, got {ratio}")
+        self.out_chs = out_chs
+        init_chs = math.ceil(out_chs / ratio)
+        new_chs = init_chs * (ratio - 1)
+        self.primary_conv = nn.Sequential(
+            nn.Conv2d(in_chs, init_chs, kernel_size, stride, kernel_size // 2, bias=False),
+            norm_layer(init_chs),
+            make_act(act_layer),
+        )
+        self.cheap_operation = nn.Sequential(
+            nn.Conv2d(
+                init_chs,
+                new_chs,
+                dw_size,
+                1,
+                _same_padding(dw_size, dilation),
+                dilation=dilation,
+                groups=init_chs,
+                bias=False,
+            ),
+            norm_layer(new_chs),
+            make_act(act_layer),
+        )
+
+    def _ghost(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        out = torch.cat([x1, x2], dim=1)
+        return out if out.shape[1] == self.out_chs else out[:, : self.out_chs]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._ghost(x)
+
+    def reparameterize(self) -> None:
+        """Fold the norms into the primary and cheap convolutions."""
+        fuse_sequential(self.primary_conv)
+        fuse_sequential(self.cheap_operation)
+
+
+def dfc_attention(
+    in_chs: int,
+    out_chs: int,
+    kernel_size: int = 1,
+    stride: int = 1,
+    dilation: int = 1,
+    norm_layer: NormLayer = nn.BatchNorm2d,
+) -> nn.Sequential:
+    """GhostNetV2's DFC (decoupled fully connected) attention branch, before its sigmoid gate.
+
+    A pointwise conv followed by a horizontal ``1x5`` and a vertical ``5x1`` depthwise conv, each normalized; it
+    runs on a 2x average-pooled input and its sigmoid is upsampled (nearest) onto the Ghost module's output.
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels (the Ghost module's).
+        kernel_size: pointwise conv kernel (the Ghost module's primary kernel).
+        stride: pointwise conv stride.
+        dilation: dilation of the decoupled convs (set by ``output_stride``).
+        norm_layer: norm factory.
+
+    Examples::
+
+        >>> dfc_attention(16, 32)(torch.rand(1, 16, 6, 6)).shape
+        torch.Size([1, 32, 6, 6])
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2, bias=False),
+        norm_layer(out_chs),
+        nn.Conv2d(out_chs, out_chs, (1, 5), 1, (0, 2 * dilation), dilation=(1, dilation), groups=out_chs, bias=False),
+        norm_layer(out_chs),
+        nn.Conv2d(out_chs, out_chs, (5, 1), 1, (2 * dilation, 0), dilation=(dilation, 1), groups=out_chs, bias=False),
+        norm_layer(out_chs),
+    )
+
+
+def dfc_gate(out: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+    """Multiply ``out`` by ``sigmoid(res)`` upsampled (nearest) to ``out``'s size.
+
+    Args:
+        out: Ghost module output ``(N, C, H, W)``.
+        res: DFC attention logits ``(N, C, h, w)`` at about half resolution.
+
+    Examples::
+
+        >>> dfc_gate(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 2, 2)).unique().tolist()
+        [0.5]
+    """
+    return out * F.interpolate(torch.sigmoid(res), size=(out.shape[-2], out.shape[-1]), mode="nearest")
+
+
+class GhostModuleV2(GhostModule):
+    """Ghost module with GhostNetV2's DFC attention (timm's ``GhostModuleV2``, mode ``attn``).
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels.
+        kernel_size: primary convolution kernel.
+        ratio: ``out / intrinsic`` channel ratio.
+        dw_size: kernel of the cheap depthwise operation.
+        stride: primary convolution stride.
+        dilation: dilation of the cheap operation and the DFC convs.
+        act_layer: activation after both Ghost convs.
+        norm_layer: norm factory.
+
+    Examples::
+
+        >>> m = GhostModuleV2(16, 48)
+        >>> m(torch.rand(2, 16, 9, 9)).shape
+        torch.Size([2, 48, 9, 9])
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 1,
+        ratio: int = 2,
+        dw_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        act_layer: ActLayer = nn.ReLU,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__(in_chs, out_chs, kernel_size, ratio, dw_size, stride, dilation, act_layer, norm_layer)
+        self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+        return dfc_gate(self._ghost(x), res)
+
+    def reparameterize(self) -> None:
+        """Fold the norms of the Ghost convs and of the DFC branch."""
+        super().reparameterize()
+        fuse_sequential(self.short_conv)
+
+
+def projection_shortcut(
+    in_chs: int, out_chs: int, kernel_size: int, stride: int, dilation: int, norm_layer: NormLayer
+) -> nn.Sequential:
+    """Ghost bottleneck shortcut when shape changes: depthwise ``k x k`` (strided) conv, norm, 1x1 conv, norm.
+
+    Args:
+        in_chs: input channels.
+        out_chs: output channels.
+        kernel_size: depthwise kernel (the bottleneck's).
+        stride: depthwise stride.
+        dilation: depthwise dilation.
+        norm_layer: norm factory.
+
+    Examples::
+
+        >>> projection_shortcut(16, 24, 3, 2, 1, nn.BatchNorm2d)(torch.rand(1, 16, 8, 8)).shape
+        torch.Size([1, 24, 4, 4])
+    """
+    return nn.Sequential(
+        nn.Conv2d(
+            in_chs,
+            in_chs,
+            kernel_size,
+            stride=stride,
+            padding=_same_padding(kernel_size, dilation),
+            dilation=dilation,
+            groups=in_chs,
+            bias=False,
+        ),
+        norm_layer(in_chs),
+        nn.Conv2d(in_chs, out_chs, 1, stride=1, padding=0, bias=False),
+        norm_layer(out_chs),
+    )
+
+
+def block_strides(stride: int, dilation: int, out_dilation: int | None) -> tuple[int, int]:
+    """Resolve a bottleneck's applied stride and output-side dilation.
+
+    ``stride`` is the block's nominal stride (it decides which layers exist, so weights always match). When
+    ``output_stride`` is reached the builder passes ``out_dilation = dilation * stride``: the block then runs its
+    strided convs with stride 1 and everything after its downsampling point with ``out_dilation``.
+
+    Args:
+        stride: nominal stride, 1 or 2.
+        dilation: dilation at the block input.
+        out_dilation: dilation after the downsampling point, ``None`` for ``dilation``.
+
+    Returns:
+        ``(applied_stride, out_dilation)``.
+
+    Examples::
+
+        >>> block_strides(2, 1, None), block_strides(2, 1, 2), block_strides(1, 2, None)
+        ((2, 1), (1, 2), (1, 2))
+    """
+    if stride < 1 or dilation < 1:
+        raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
+    out_dilation = dilation if out_dilation is None else out_dilation
+    if out_dilation == dilation:
+        return stride, dilation
+    if stride > 1 and out_dilation == dilation * stride:
+        return 1, out_dilation
+    raise ValueError(
+        f"out_dilation must be dilation ({dilation}) or dilation * stride ({dilation * stride}), got {out_dilation}"
+    )
+
+
+class GhostBottleneck(nn.Module):
+    """Ghost bottleneck (V1, and V2 with ``attn=True``): ghost1 expand, [strided dw], [SE], ghost2 project, +shortcut.
+
+    Args:
+        in_chs: input channels.
+        mid_chs: expansion channels.
+        out_chs: output channels.
+        dw_kernel_size: kernel of the strided depthwise conv and of the projection shortcut.
+        stride: nominal stride (2 adds ``conv_dw``/``bn_dw`` and a projection shortcut).
+        dilation: dilation at the block input (``output_stride``).
+        out_dilation: dilation after the downsampling point, see :func:`block_strides`.
+        act_layer: activation.
+        se_ratio: squeeze-excite ratio, 0 for none.
+        attn: use GhostNetV2's DFC attention in ghost1.
+        norm_layer: norm factory.
+        drop_path_rate: stochastic depth on the residual branch.
+
+    Examples::
+
+        >>> block = GhostBottleneck(16, 48, 24, 3, stride=2, se_ratio=0.25)
+        >>> block(torch.rand(2, 16, 16, 16)).shape
+        torch.Size([2, 24, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        mid_chs: int,
+        out_chs: int,
+        dw_kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        out_dilation: int | None = None,
+        act_layer: ActLayer = nn.ReLU,
+        se_ratio: float = 0.0,
+        attn: bool = False,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        applied_stride, out_dilation = block_strides(stride, dilation, out_dilation)
+        self.stride = applied_stride
+        ghost = GhostModuleV2 if attn else GhostModule
+        self.ghost1 = ghost(in_chs, mid_chs, dilation=dilation, act_layer=act_layer, norm_layer=norm_layer)
+        if stride > 1:
+            self.conv_dw = nn.Conv2d(
+                mid_chs,
+                mid_chs,
+                dw_kernel_size,
+                stride=applied_stride,
+                padding=_same_padding(dw_kernel_size, dilation),
+                dilation=dilation,
+                groups=mid_chs,
+                bias=False,
+            )
+            self.bn_dw = norm_layer(mid_chs)
+        else:
+            self.conv_dw = None
+            self.bn_dw = None
+        self.se = SE_LAYER(mid_chs, rd_ratio=se_ratio) if se_ratio else None
+        self.ghost2 = GhostModule(mid_chs, out_chs, dilation=out_dilation, act_layer=None, norm_layer=norm_layer)
+        if in_chs == out_chs and stride == 1:
+            self.shortcut = nn.Sequential()
+        else:
+            self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm_layer)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.ghost1(x)
+        if self.conv_dw is not None:
+            x = self.bn_dw(self.conv_dw(x))
+        if self.se is not None:
+            x = self.se(x)
+        x = self.drop_path(self.ghost2(x))
+        x += self.shortcut(shortcut)
+        return x
+
+    def reparameterize(self) -> None:
+        """Fold ``bn_dw`` into ``conv_dw`` and the shortcut's norms into its convs (ghost modules fold their own)."""
+        if self.conv_dw is not None and is_foldable_norm(self.bn_dw):
+            self.conv_dw = fuse_conv_norm(self.conv_dw, self.bn_dw)
+            self.bn_dw = nn.Identity()
+        fuse_sequential(self.shortcut)

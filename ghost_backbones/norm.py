@@ -1,0 +1,192 @@
+"""Normalization layers for the GhostNet backbones, and conv + norm folding for deploy fusion.
+
+``norm_layer`` accepted by the models is a name (``'batchnorm'``, ``'frozenbn'``, ``'groupnorm'``,
+``'syncbn'``) or any callable taking ``num_channels`` and returning a module. Every norm keeps the
+BatchNorm parameter names (``weight``, ``bias``, ``running_mean``, ``running_var``) where it has them,
+so checkpoints load across norm types.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+__all__ = [
+    "NormLayer",
+    "fold_norm",
+    "fuse_conv_norm",
+    "fuse_sequential",
+    "group_norm",
+    "is_foldable_norm",
+    "resolve_norm_layer",
+]
+
+NormLayer = Callable[[int], nn.Module]
+
+
+def group_norm(num_channels: int, max_groups: int = 32, eps: float = 1e-5) -> nn.GroupNorm:
+    """GroupNorm whose group count divides ``num_channels``: ``gcd(num_channels, max_groups)`` groups.
+
+    GhostNet's channel counts (multiples of 4, ghost halves of them, 1280 in the head) are not all multiples
+    of 32, so the group count is chosen per layer and always divides the channels.
+
+    Args:
+        num_channels: channels to normalize.
+        max_groups: the most groups to use (32 as in the GroupNorm paper).
+        eps: added to the variance.
+
+    Examples::
+
+        >>> group_norm(40).num_groups, group_norm(96).num_groups, group_norm(1280).num_groups
+        (8, 32, 32)
+    """
+    if num_channels < 1 or max_groups < 1:
+        raise ValueError(f"group_norm needs num_channels >= 1 and max_groups >= 1, got {num_channels}, {max_groups}")
+    return nn.GroupNorm(math.gcd(num_channels, max_groups), num_channels, eps=eps)
+
+
+_NORM_LAYERS: dict[str, NormLayer] = {
+    "batchnorm": nn.BatchNorm2d,
+    "frozenbn": FrozenBatchNorm2d,
+    "groupnorm": group_norm,
+    "syncbn": nn.SyncBatchNorm,
+}
+_ALIASES = {"bn": "batchnorm", "batchnorm2d": "batchnorm", "frozenbatchnorm2d": "frozenbn", "gn": "groupnorm"}
+
+
+def resolve_norm_layer(norm_layer: str | NormLayer | None) -> NormLayer:
+    """Turn a norm name or callable into a factory ``num_channels -> nn.Module``.
+
+    Args:
+        norm_layer: ``'batchnorm'`` (default when ``None``), ``'frozenbn'`` (torchvision's
+            ``FrozenBatchNorm2d``), ``'groupnorm'`` (see :func:`group_norm`), ``'syncbn'``
+            (``nn.SyncBatchNorm``), or a callable such as ``partial(nn.GroupNorm, 4)``.
+
+    Examples::
+
+        >>> resolve_norm_layer("frozenbn")(8)
+        FrozenBatchNorm2d(8, eps=1e-05)
+        >>> from functools import partial
+        >>> resolve_norm_layer(partial(nn.GroupNorm, 2))(8).num_groups
+        2
+    """
+    if norm_layer is None:
+        return nn.BatchNorm2d
+    if isinstance(norm_layer, str):
+        key = norm_layer.lower().replace("_", "").replace("-", "")
+        key = _ALIASES.get(key, key)
+        if key not in _NORM_LAYERS:
+            raise ValueError(f"norm_layer must be one of {sorted(_NORM_LAYERS)} or a callable, got {norm_layer!r}")
+        return _NORM_LAYERS[key]
+    if callable(norm_layer):
+        return norm_layer
+    raise TypeError(f"norm_layer must be a str or a callable taking num_channels, got {type(norm_layer).__name__}")
+
+
+def is_foldable_norm(norm: nn.Module) -> bool:
+    """True when ``norm`` is a per-channel affine map at inference (BatchNorm with running stats, FrozenBN).
+
+    Args:
+        norm: the norm module to check.
+
+    Examples::
+
+        >>> is_foldable_norm(nn.BatchNorm2d(4)), is_foldable_norm(nn.GroupNorm(2, 4))
+        (True, False)
+    """
+    if isinstance(norm, nn.modules.batchnorm._BatchNorm):
+        return norm.running_mean is not None and norm.running_var is not None
+    return all(isinstance(getattr(norm, n, None), torch.Tensor) for n in ("running_mean", "running_var")) and hasattr(
+        norm, "eps"
+    )
+
+
+def fold_norm(kernel: torch.Tensor, bias: torch.Tensor | None, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold an inference-mode norm that follows a conv into the conv's ``kernel`` and ``bias``.
+
+    Args:
+        kernel: conv weight ``(out, in/groups, kh, kw)``.
+        bias: conv bias ``(out,)`` or ``None``.
+        norm: a foldable norm (see :func:`is_foldable_norm`) over ``out`` channels.
+
+    Returns:
+        ``(kernel * scale, (bias - mean) * scale + beta)`` with ``scale = gamma / sqrt(var + eps)``.
+
+    Examples::
+
+        >>> bn = nn.BatchNorm2d(2).eval()
+        >>> k, b = fold_norm(torch.ones(2, 1, 1, 1), None, bn)
+        >>> torch.allclose(k.flatten(), torch.full((2,), (1 + 1e-5) ** -0.5)), b.tolist()
+        (True, [0.0, 0.0])
+    """
+    if not is_foldable_norm(norm):
+        raise ValueError(f"cannot fold {type(norm).__name__} into a conv: it has no running statistics")
+    std = (norm.running_var + norm.eps).sqrt()
+    gamma = norm.weight if norm.weight is not None else torch.ones_like(std)
+    beta = norm.bias if norm.bias is not None else torch.zeros_like(std)
+    scale = gamma / std
+    if bias is None:
+        bias = torch.zeros_like(norm.running_mean)
+    return kernel * scale.reshape(-1, 1, 1, 1), beta + (bias - norm.running_mean) * scale
+
+
+def fuse_conv_norm(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
+    """Return a new ``nn.Conv2d`` (with bias) computing ``norm(conv(x))`` in inference mode.
+
+    Args:
+        conv: the convolution (any stride, dilation, groups).
+        norm: a foldable norm over ``conv.out_channels``.
+
+    Examples::
+
+        >>> conv, bn = nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4).eval()
+        >>> x = torch.rand(1, 3, 8, 8)
+        >>> torch.allclose(fuse_conv_norm(conv, bn)(x), bn(conv(x)), atol=1e-6)
+        True
+    """
+    kernel, bias = fold_norm(conv.weight.detach(), None if conv.bias is None else conv.bias.detach(), norm)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,
+        padding_mode=conv.padding_mode,
+        device=kernel.device,
+        dtype=kernel.dtype,
+    )
+    with torch.no_grad():
+        fused.weight.copy_(kernel)
+        fused.bias.copy_(bias)
+    fused.train(conv.training)
+    return fused
+
+
+def fuse_sequential(seq: nn.Sequential) -> None:
+    """Fuse, in place, every ``Conv2d`` directly followed by a foldable norm inside ``seq``.
+
+    The conv is replaced by the fused conv and the norm by ``nn.Identity`` (indices stay stable); pairs whose
+    norm cannot be folded (e.g. GroupNorm) are left as they are.
+
+    Args:
+        seq: a sequential container such as ``[conv, bn, act]`` or timm's shortcut ``[dw, bn, pw, bn]``.
+
+    Examples::
+
+        >>> seq = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU())
+        >>> fuse_sequential(seq.eval())
+        >>> [type(m).__name__ for m in seq]
+        ['Conv2d', 'Identity', 'ReLU']
+    """
+    for i in range(len(seq) - 1):
+        conv, norm = seq[i], seq[i + 1]
+        if isinstance(conv, nn.Conv2d) and is_foldable_norm(norm):
+            seq[i] = fuse_conv_norm(conv, norm)
+            seq[i + 1] = nn.Identity()
