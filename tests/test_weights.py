@@ -55,12 +55,14 @@ def test_same_logits_with_timm_weights(reference_pair) -> None:
     x = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected, got = ref(x), model(x)
+        expected_feats, got_feats = ref.forward_features(x), model.forward_features(x)
     assert expected.abs().max() > 0.05  # logits are not trivially zero
     assert (got - expected).abs().max().item() <= 1e-5
+    assert (got_feats - expected_feats).abs().max().item() <= 1e-5
 
 
 def test_perturbation_is_detectable() -> None:
-    """Sanity check of the test itself: one wrong BN variance moves the logits by far more than 1e-5."""
+    """Sanity check of the test itself: one wrong BN variance moves logits and features beyond the tolerance."""
     torch.manual_seed(0)
     ref = timm.create_model("ghostnet_100")
     perturb_norms(ref)
@@ -71,7 +73,8 @@ def test_perturbation_is_detectable() -> None:
     with torch.no_grad():
         model.blocks[3][0].ghost1.primary_conv[1].running_var.mul_(4.0)
         x = torch.randn(1, 3, 128, 128)
-        assert (model(x) - ref(x)).abs().max().item() > 1e-4
+        assert (model(x) - ref(x)).abs().max().item() > 2e-5
+        assert (model.forward_features(x) - ref.forward_features(x)).abs().max().item() > 1e-4
 
 
 @pytest.mark.parametrize("norm_layer", ["frozenbn", "syncbn"])
