@@ -1,0 +1,99 @@
+"""COCO box evaluation with pycocotools (imported here only, when an evaluation runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .coco import CategoryMap
+
+__all__ = ["STAT_NAMES", "coco_evaluate", "to_coco_results"]
+
+# The order of pycocotools' COCOeval.stats.
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def to_coco_results(image_id: int, output: dict[str, Tensor], categories: CategoryMap) -> list[dict[str, Any]]:
+    """One image's detections in the COCO results format, with the original category ids.
+
+    Args:
+        image_id: the image's id in the annotation file.
+        output: a torchvision detector's output for it (``boxes`` XYXY in original pixels, ``labels``, ``scores``).
+        categories: the label -> category id mapping used in training.
+
+    Examples::
+
+        >>> out = {"boxes": torch.tensor([[10.0, 20.0, 30.0, 60.0]]), "labels": torch.tensor([2]),
+        ...        "scores": torch.tensor([0.9])}
+        >>> to_coco_results(5, out, CategoryMap((1, 3), ("a", "b")))
+        [{'image_id': 5, 'category_id': 3, 'bbox': [10.0, 20.0, 20.0, 40.0], 'score': 0.9}]
+    """
+    boxes = output["boxes"].detach().float().cpu()
+    xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+    labels = output["labels"].tolist()
+    scores = output["scores"].detach().float().cpu().tolist()
+    return [
+        {"image_id": image_id, "category_id": categories.to_id(label), "bbox": [round(v, 2) for v in box], "score": s}
+        for box, label, s in zip(xywh, labels, scores)
+    ]
+
+
+def coco_evaluate(
+    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: Iterable[int], *, verbose: bool = True
+) -> dict[str, Any]:
+    """COCO box AP/AR of ``results`` against ``ground_truth`` on ``image_ids``, plus the AP of each category.
+
+    Args:
+        ground_truth: a COCO instances dict (``images``, ``annotations`` with ``iscrowd``/``area``, ``categories``).
+        results: detections in the COCO results format (original category ids).
+        image_ids: the images that were evaluated (others, e.g. skipped unreadable ones, are left out).
+        verbose: print pycocotools' summary table.
+
+    Returns:
+        ``{"bbox": {"AP": ..., ..., "ARl": ..., "per_category": [{"id", "name", "AP"}, ...]}}``; values are
+        fractions in [0, 1] (-1 where pycocotools has nothing to measure, e.g. no small objects).
+
+    Examples::
+
+        >>> gt = {"images": [{"id": 1, "width": 8, "height": 8}], "categories": [{"id": 3, "name": "square"}],
+        ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "area": 16,
+        ...                        "iscrowd": 0}]}
+        >>> det = [{"image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "score": 0.9}]
+        >>> coco_evaluate(gt, det, [1], verbose=False)["bbox"]["AP"]
+        1.0
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    image_ids = sorted(set(image_ids))
+    per_category = [{"id": c["id"], "name": c.get("name", str(c["id"])), "AP": 0.0} for c in ground_truth["categories"]]
+    if not results:
+        return {"bbox": {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = ground_truth
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator.params.imgIds = image_ids
+        evaluator.evaluate()
+        evaluator.accumulate()
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        evaluator.summarize()
+    if verbose:
+        print(summary.getvalue(), end="")
+    metrics: dict[str, Any] = {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
+    # precision: [IoU thresholds, recall points, categories, area ranges, max detections]; area "all", 100 dets.
+    precision = evaluator.eval["precision"][:, :, :, 0, -1]
+    for k, cat_id in enumerate(evaluator.params.catIds):
+        valid = precision[:, :, k][precision[:, :, k] > -1]
+        entry = next(e for e in per_category if e["id"] == cat_id)
+        entry["AP"] = float(valid.mean()) if valid.size else -1.0
+    metrics["per_category"] = per_category
+    return {"bbox": metrics}
