@@ -1,0 +1,199 @@
+"""Predict masks with a trained checkpoint: ``python -m segmentation.predict``.
+
+For each image writes ``DIR/<stem>.png`` (the predicted class-index mask as a VOC-palette PNG, readable by the
+dataset reader) and ``DIR/<stem>_overlay.jpg`` (the mask's colours blended over the photo; background left as is).
+The model and its preprocessing (``data.base_size``) come from the checkpoint's saved config.
+
+Examples::
+
+    python -m segmentation.predict --weights runs/dl3/best.pth --input photo.jpg --output-dir preds
+    python -m segmentation.predict --weights runs/dl3/best.pth --input data/voc/VOCdevkit/VOC2012/JPEGImages \\
+        --output-dir preds --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ghost_backbones.engine import DataError, config_from_dict, load_checkpoint, progress, resolve_device, run_cli
+from ghost_backbones.synthetic import voc_palette
+
+from .config import SegmentationConfig, build_model
+from .task import predict_logits
+from .transforms import SegmentationEvalTransform
+
+__all__ = ["load_model", "predict_mask", "colorize", "overlay", "find_images", "predict_paths", "main"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def load_model(weights: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SegmentationConfig]:
+    """The eval-mode model and config saved in a training checkpoint (``checkpoint.pth`` / ``best.pth``).
+
+    Raises:
+        FileNotFoundError: no file at ``weights``.
+        ValueError: the file is not a segmentation training checkpoint.
+
+    Examples::
+
+        >>> model, cfg = load_model("runs/dl3/best.pth")  # doctest: +SKIP
+        >>> cfg.model.name  # doctest: +SKIP
+        'deeplabv3'
+    """
+    state = load_checkpoint(weights)
+    if "config" not in state or "model" not in state:
+        raise ValueError(f"{weights}: not a training checkpoint (needs 'model' and 'config', has {sorted(state)})")
+    cfg = config_from_dict(SegmentationConfig, state["config"])
+    cfg.model.pretrained_backbone = False  # the checkpoint holds every weight
+    model = build_model(cfg.model)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), cfg
+
+
+@torch.no_grad()
+def predict_mask(
+    model: nn.Module, image: Image.Image, base_size: int, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """Class-index mask (``uint8``, the image's size) predicted for a PIL image.
+
+    Args:
+        model: an eval-mode segmentation model (``{"out": logits}``).
+        image: the photo.
+        base_size: shorter side the image is resized to for inference (0: original size).
+        device: where to run.
+
+    Examples::
+
+        >>> predict_mask(model, Image.open("photo.jpg"), 520).shape  # doctest: +SKIP
+        (375, 500)
+    """
+    x = SegmentationEvalTransform(base_size).image(image.convert("RGB")).unsqueeze(0).to(device)
+    logits = predict_logits(model, x, (image.height, image.width))
+    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+
+def colorize(mask: np.ndarray) -> Image.Image:
+    """The mask as a ``P``-mode PNG-ready image with the VOC palette (pixel values stay class indices).
+
+    Examples::
+
+        >>> colorize(np.array([[0, 1]], dtype=np.uint8)).convert("RGB").getpixel((1, 0))
+        (128, 0, 0)
+    """
+    image = Image.fromarray(mask.astype(np.uint8))  # mode "L"; putpalette turns it into "P"
+    image.putpalette(voc_palette())
+    return image
+
+
+def overlay(image: Image.Image, mask: np.ndarray, alpha: float = 0.5) -> Image.Image:
+    """The photo with class colours blended in at ``alpha`` where the mask is not background (0) or void (255).
+
+    Examples::
+
+        >>> overlay(Image.new("RGB", (2, 1)), np.array([[0, 1]], dtype=np.uint8)).getpixel((1, 0))
+        (64, 0, 0)
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    photo = image.convert("RGB")
+    blended = Image.blend(photo, colorize(mask).convert("RGB"), alpha)
+    keep = Image.fromarray(((mask != 0) & (mask != 255)).astype(np.uint8) * 255)
+    return Image.composite(blended, photo, keep)
+
+
+def find_images(path: str | Path) -> list[Path]:
+    """``[path]`` for an image file, or the images (by suffix, sorted) directly in a folder.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist, or the folder holds no image.
+
+    Examples::
+
+        >>> [p.name for p in find_images("photos")]  # doctest: +SKIP
+        ['a.jpg', 'b.png']
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"input not found: {path}")
+    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+    return images
+
+
+def predict_paths(
+    model: nn.Module,
+    images: Sequence[Path],
+    output_dir: str | Path,
+    base_size: int,
+    device: str | torch.device = "cpu",
+    alpha: float = 0.5,
+) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>_overlay.jpg`` for each image; returns the written files.
+
+    Raises:
+        DataError: an image cannot be read (the message names it).
+
+    Examples::
+
+        >>> predict_paths(model, [Path("a.jpg")], "preds", base_size=520)  # doctest: +SKIP
+        [PosixPath('preds/a.png'), PosixPath('preds/a_overlay.jpg')]
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in progress(images, desc="predict"):
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except (OSError, ValueError, SyntaxError) as e:
+            raise DataError(f"{path}: cannot read image ({e})") from e
+        mask = predict_mask(model, image, base_size, device)
+        colorize(mask).save(out / f"{path.stem}.png")
+        overlay(image, mask, alpha).save(out / f"{path.stem}_overlay.jpg", quality=90)
+        written += [out / f"{path.stem}.png", out / f"{path.stem}_overlay.jpg"]
+    return written
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Predict VOC-palette masks and overlays with a segmentation checkpoint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--weights", required=True, help="checkpoint written by segmentation.train (best.pth)")
+    p.add_argument("--input", required=True, help="an image file or a folder of images")
+    p.add_argument("--output-dir", required=True, help="where masks and overlays are written")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--base-size", type=int, help="inference shorter side (default: the checkpoint's data.base_size)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    """Command-line entry point; returns the written files.
+
+    Examples::
+
+        >>> main(["--weights", "runs/dl3/best.pth", "--input", "photo.jpg", "--output-dir", "preds"])  # doctest: +SKIP
+    """
+    args = get_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    images = find_images(args.input)
+    model, cfg = load_model(args.weights, device)
+    base_size = cfg.data.base_size if args.base_size is None else args.base_size
+    written = predict_paths(model, images, args.output_dir, base_size, device, args.alpha)
+    print(f"wrote {len(written) // 2} mask(s) and overlay(s) to {Path(args.output_dir).resolve()}")
+    return written
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,122 @@
+"""The segmentation `Task` for the shared training loop: VOC data, cross-entropy (ignore 255), confusion-matrix mIoU.
+
+Examples::
+
+    >>> from ghost_backbones.engine import fit, load_config
+    >>> cfg = load_config(SegmentationConfig, "configs/deeplabv3_ghostnet_voc.yaml", {"data.root": "data/voc"})
+    >>> metrics = fit(SegmentationTask(cfg))  # doctest: +SKIP
+    >>> metrics["mIoU"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+from ghost_backbones.engine import Task, progress
+
+from .config import SegmentationConfig, build_model
+from .metrics import ConfusionMatrix
+from .transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
+from .voc import VOCSegmentation
+
+__all__ = ["SegmentationTask", "segmentation_loss", "predict_logits"]
+
+
+def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Pixel-averaged cross-entropy over labelled pixels; 0 (not NaN) when a crop has no labelled pixel.
+
+    Args:
+        logits: ``(N, C, H, W)`` scores.
+        target: ``(N, H, W)`` class indices, ``ignore_index`` for void.
+        ignore_index: label left out of the loss.
+
+    Examples::
+
+        >>> segmentation_loss(torch.zeros(1, 2, 2, 2), torch.full((1, 2, 2), 255))
+        tensor(0.)
+    """
+    total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, reduction="sum")
+    return total / (target != ignore_index).sum().clamp(min=1)
+
+
+def predict_logits(model: nn.Module, image: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+    """``model(image)["out"]`` resized (bilinear) to ``size``, the original image resolution, in float32.
+
+    Examples::
+
+        >>> predict_logits(model, torch.rand(1, 3, 520, 693), (375, 500)).shape  # doctest: +SKIP
+        torch.Size([1, 21, 375, 500])
+    """
+    logits = model(image)["out"].float()
+    if logits.shape[-2:] != tuple(size):
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+    return logits
+
+
+class SegmentationTask(Task):
+    """Semantic segmentation on VOC-layout data with a GhostNet (or torchvision baseline) segmentation model.
+
+    Args:
+        cfg: a `SegmentationConfig`.
+
+    Examples::
+
+        >>> task = SegmentationTask(SegmentationConfig())
+        >>> task.best_metric, type(task.build_model()).__name__
+        ('mIoU', 'DeepLabV3')
+    """
+
+    best_metric = "mIoU"
+    val_batch_size = 1  # images keep their own size: evaluation is at the original resolution
+
+    def __init__(self, cfg: SegmentationConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: SegmentationConfig = cfg
+
+    def build_model(self) -> nn.Module:
+        return build_model(self.cfg.model)
+
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        data, n = self.cfg.data, self.cfg.model.num_classes
+        train_transform = SegmentationTrainTransform(data.crop_size, data.base_size, data.scale_range, data.hflip_prob)
+        val = VOCSegmentation(
+            data.root,
+            data.val_split,
+            num_classes=n,
+            transforms=SegmentationEvalTransform(data.base_size),
+            skip_bad_images=data.skip_bad_images,
+        )
+        if self.cfg.train.test_only:
+            return val, val
+        train = VOCSegmentation(
+            data.root,
+            data.train_split,
+            num_classes=n,
+            mask_dir=data.train_mask_dir,
+            transforms=train_transform,
+            skip_bad_images=data.skip_bad_images,
+        )
+        return train, val
+
+    def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, Tensor]:
+        images, masks = batch
+        out = model(images.to(device, non_blocking=True))
+        masks = masks.to(device, non_blocking=True)
+        losses = {"loss_ce": segmentation_loss(out["out"], masks)}
+        if "aux" in out:
+            losses["loss_aux"] = self.cfg.model.aux_weight * segmentation_loss(out["aux"], masks)
+        return losses
+
+    def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
+        confmat = ConfusionMatrix(self.cfg.model.num_classes, device=device)
+        for images, masks in progress(loader, desc="evaluate"):
+            masks = masks.to(device)
+            logits = predict_logits(model, images.to(device), masks.shape[-2:])
+            confmat.update(masks, logits.argmax(1))
+        confmat.reduce_from_all_processes()
+        return confmat.compute(self.cfg.data.class_names)

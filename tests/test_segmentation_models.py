@@ -1,0 +1,135 @@
+"""Segmentation models: output contract for each head and output stride, channels from feature_info, batch of one."""
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models.segmentation import FCN, LRASPP, DeepLabV3
+from torchvision.models.segmentation.deeplabv3 import ASPPPooling
+from torchvision.models.segmentation.deeplabv3 import DeepLabHead as TVDeepLabHead
+
+from segmentation import (
+    DeepLabV3Plus,
+    create_model,
+    deeplabv3_ghostnet,
+    deeplabv3plus_ghostnet,
+    fcn_ghostnet,
+    lraspp_ghostnet,
+)
+from segmentation.backbone import NamedFeatures, create_feature_backbone
+from segmentation.heads import ASPP_RATES, BatchSafeASPPPooling, DeepLabHead
+
+BUILDERS = {
+    "deeplabv3": (deeplabv3_ghostnet, DeepLabV3),
+    "deeplabv3plus": (deeplabv3plus_ghostnet, DeepLabV3Plus),
+    "fcn": (fcn_ghostnet, FCN),
+    "lraspp": (lraspp_ghostnet, LRASPP),
+}
+
+
+@pytest.mark.parametrize("output_stride", [8, 16])
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_output_contract(name: str, output_stride: int) -> None:
+    builder, cls = BUILDERS[name]
+    aux = {} if name == "lraspp" else {"aux_loss": True}
+    model = builder(num_classes=5, width=0.5, output_stride=output_stride, **aux).eval()
+    assert isinstance(model, cls)
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 72, 88))
+    assert list(out) == (["out"] if name == "lraspp" else ["out", "aux"])
+    for logits in out.values():
+        assert logits.shape == (2, 5, 72, 88)
+        assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("output_stride", [8, 16])
+def test_backbone_is_dilated_to_output_stride(output_stride: int) -> None:
+    backbone = create_feature_backbone("ghostnet", {"low": 1, "aux": 2, "out": 4}, output_stride=output_stride)
+    assert backbone.reductions == {"low": 4, "aux": 8, "out": output_stride}
+    feats = backbone(torch.rand(1, 3, 64, 64))
+    assert list(feats) == ["low", "aux", "out"]
+    for name, f in feats.items():
+        assert f.shape[1] == backbone.channels[name]
+        assert f.shape[-1] == 64 // backbone.reductions[name]
+
+
+@pytest.mark.parametrize("width", [0.5, 1.0])
+def test_head_channels_come_from_feature_info(width: float) -> None:
+    model = deeplabv3plus_ghostnet(num_classes=3, width=width, aux_loss=True, head_channels=32)
+    channels = model.backbone.channels
+    assert model.classifier.aspp.convs[0][0].in_channels == channels["out"]
+    assert model.classifier.low_proj[0].in_channels == channels["low"]
+    assert model.aux_classifier[0].in_channels == channels["aux"]
+    lraspp = lraspp_ghostnet(num_classes=3, width=width)
+    assert lraspp.classifier.low_classifier.in_channels == lraspp.backbone.channels["low"]
+    assert lraspp.classifier.cbr[0].in_channels == lraspp.backbone.channels["high"]
+    assert lraspp.backbone.reductions["low"] == 8
+
+
+@pytest.mark.parametrize("output_stride, rates", [(16, (6, 12, 18)), (8, (12, 24, 36))])
+def test_aspp_rates_follow_output_stride(output_stride: int, rates: tuple[int, int, int]) -> None:
+    model = deeplabv3_ghostnet(num_classes=3, width=0.5, output_stride=output_stride)
+    dilations = [branch[0].dilation[0] for branch in model.classifier[0].convs[1:4]]
+    assert tuple(dilations) == rates == ASPP_RATES[output_stride]
+    custom = deeplabv3_ghostnet(num_classes=3, width=0.5, atrous_rates=(2, 4, 6))
+    assert [b[0].dilation[0] for b in custom.classifier[0].convs[1:4]] == [2, 4, 6]
+
+
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
+def test_training_batch_of_one(name: str) -> None:
+    model = create_model(name, num_classes=3, width=0.5, aux_loss=True).train()
+    pooling = [m for m in model.modules() if isinstance(m, BatchSafeASPPPooling)]
+    assert len(pooling) == 1
+    before = pooling[0][2].running_mean.clone()
+    out = model(torch.rand(1, 3, 64, 64))
+    (out["out"].mean() + out["aux"].mean()).backward()
+    assert torch.equal(pooling[0][2].running_mean, before)  # a lone sample leaves the pooling statistics alone
+    assert pooling[0][1].weight.grad is not None
+
+
+def test_batch_safe_pooling_matches_torchvision_for_real_batches() -> None:
+    torch.manual_seed(0)
+    ours, reference = BatchSafeASPPPooling(16, 8), ASPPPooling(16, 8)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.rand(3, 16, 5, 5)
+    torch.testing.assert_close(ours.train()(x), reference.train()(x))
+    torch.testing.assert_close(ours[2].running_var, reference[2].running_var)
+    torch.testing.assert_close(ours.eval()(x[:1]), reference.eval()(x[:1]))
+
+
+def test_deeplab_head_256_matches_torchvision_parameters() -> None:
+    ours = DeepLabHead(40, 21, (12, 24, 36), channels=256).state_dict()
+    theirs = TVDeepLabHead(40, 21, (12, 24, 36)).state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+
+
+@pytest.mark.parametrize("backbone", ["ghostnetv2", "ghostnetv3"])
+def test_other_ghostnet_generations(backbone: str) -> None:
+    model = deeplabv3_ghostnet(num_classes=4, width=0.5, backbone=backbone).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 4, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"])
+def test_torchvision_baselines(name: str) -> None:
+    model = create_model(name, num_classes=4).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 4, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: deeplabv3_ghostnet(output_stride=32), r"output_stride must be one of \[8, 16\], got 32"),
+        (lambda: fcn_ghostnet(output_stride=4), r"output_stride must be one of \[8, 16\], got 4"),
+        (lambda: lraspp_ghostnet(num_classes=0), r"num_classes must be >= 1, got 0"),
+        (lambda: deeplabv3_ghostnet(atrous_rates=(6, 12)), r"atrous_rates must be three positive"),
+        (lambda: create_model("unet"), r"unknown segmentation model 'unet'; choose one of"),
+        (lambda: create_model("lraspp_mobilenet_v3_large", width=0.5), r"takes only num_classes and aux_loss"),
+        (lambda: create_feature_backbone("ghostnet", {}), r"taps must name at least one feature map"),
+        (lambda: create_feature_backbone("ghostnet", {"a": 2, "b": 2}), r"distinct feature indices"),
+        (lambda: NamedFeatures(nn.Conv2d(3, 3, 1), ["out"]), r"Conv2d has no feature_info"),
+    ],
+)
+def test_bad_arguments(call, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,174 @@
+"""Training entry point end to end on tiny synthetic VOC data: loss falls, outputs, resume, --test-only, predict."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ghost_backbones.engine import ConfigError, load_checkpoint, load_config, parse_config, read_jsonl, run_cli
+from ghost_backbones.synthetic import voc_palette
+from segmentation import predict, train
+from segmentation.config import SegmentationConfig, build_model
+from segmentation.demo import run_demo
+from segmentation.task import SegmentationTask
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TINY = [
+    "--workers", "0", "--device", "cpu", "--batch-size", "4", "--crop-size", "64", "--base-size", "64",
+    "--opts", "model.width=0.5", "model.num_classes=4", "data.class_names=[background, circle, square, triangle]",
+    "train.warmup_iters=3", "train.lr=0.05", "train.log_every=1", "model.aux_loss=true",
+]  # fmt: skip
+METRIC_KEYS = {"mIoU", "pixel_acc", "mean_acc", "fw_IoU", "per_class_IoU", "absent_classes", "epoch"}
+
+
+def _train(root: Path, out: Path, *extra: str, opts: tuple[str, ...] = ()) -> dict:
+    return train.main(["--data-path", str(root), "--output-dir", str(out), *extra, *TINY, *opts])  # TINY ends in --opts
+
+
+@pytest.fixture(scope="module")
+def trained(voc_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("seg_run")
+    _train(voc_root, out, "--epochs", "4", "--config", str(CONFIGS / "deeplabv3_ghostnet_demo.yaml"))
+    return out
+
+
+def test_short_run_loss_falls_and_writes_outputs(trained: Path) -> None:
+    assert {"checkpoint.pth", "best.pth", "log.jsonl", "metrics.json"} <= {p.name for p in trained.iterdir()}
+    epochs = [r for r in read_jsonl(trained / "log.jsonl") if r["type"] == "epoch"]
+    assert len(epochs) == 4
+    assert epochs[-1]["loss"] < 0.8 * epochs[0]["loss"]
+    assert {"loss_ce", "loss_aux"} <= set(epochs[0])
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert set(metrics) == METRIC_KEYS and metrics["epoch"] == 3
+    assert set(metrics["per_class_IoU"]) == {"background", "circle", "square", "triangle"}
+    assert 0 <= metrics["mIoU"] <= 100 and metrics["pixel_acc"] > 50
+    best = load_checkpoint(trained / "best.pth")
+    assert best["metrics"]["mIoU"] == max(r["mIoU"] for r in read_jsonl(trained / "log.jsonl") if r["type"] == "eval")
+
+
+@pytest.mark.parametrize("flag, name", [("--weights", "best.pth"), ("--resume", "checkpoint.pth")])
+def test_test_only_reproduces_saved_metrics(
+    voc_root: Path, trained: Path, tmp_path: Path, flag: str, name: str
+) -> None:
+    metrics = _train(voc_root, tmp_path, "--test-only", flag, str(trained / name))
+    saved = load_checkpoint(trained / name)["metrics"]
+    assert metrics["mIoU"] == pytest.approx(saved["mIoU"], abs=1e-9)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(written) == METRIC_KEYS and written["epoch"] == load_checkpoint(trained / name)["epoch"]
+    assert not (tmp_path / "checkpoint.pth").exists()
+
+
+def test_resume_continues_where_it_stopped(voc_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _train(voc_root, tmp_path / "full", "--epochs", "2")
+    step, calls = SegmentationTask.training_step, []
+
+    def crash_in_second_epoch(self, *args):
+        calls.append(1)
+        if len(calls) > 3:  # 12 images / batch 4 = 3 iterations per epoch
+            raise KeyboardInterrupt
+        return step(self, *args)
+
+    monkeypatch.setattr(SegmentationTask, "training_step", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _train(voc_root, tmp_path / "split", "--epochs", "2")
+    monkeypatch.setattr(SegmentationTask, "training_step", step)
+    _train(voc_root, tmp_path / "split", "--epochs", "2", "--resume", str(tmp_path / "split" / "checkpoint.pth"))
+    starts = [r["epoch"] for r in read_jsonl(tmp_path / "split" / "log.jsonl") if r["type"] == "start"]
+    assert starts == [0, 1]
+    full, split = (load_checkpoint(tmp_path / d / "checkpoint.pth") for d in ("full", "split"))
+    assert split["epoch"] == full["epoch"] == 1
+    for key, value in full["model"].items():
+        torch.testing.assert_close(split["model"][key], value, msg=key)
+
+
+def test_crop_and_base_size_flags() -> None:
+    cfg = parse_config(
+        SegmentationConfig,
+        train.get_parser(),
+        ["--config", str(CONFIGS / "deeplabv3_ghostnet_voc.yaml"), "--crop-size", "320", "--base-size", "400"],
+        extra_flags=train.EXTRA_FLAGS,
+    )
+    assert (cfg.data.crop_size, cfg.data.base_size, cfg.train.lr_scheduler) == (320, 400, "poly")
+
+
+@pytest.mark.parametrize(
+    "name, cls, aux",
+    [("deeplabv3", "DeepLabV3", True), ("deeplabv3plus", "DeepLabV3Plus", False), ("fcn", "FCN", True),
+     ("lraspp", "LRASPP", False)],
+)  # fmt: skip
+def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
+    cfg = load_config(SegmentationConfig, CONFIGS / f"{name}_ghostnet_voc.yaml", ["model.pretrained_backbone=false"])
+    assert cfg.model.name == name and cfg.model.num_classes == 21 and cfg.model.aux_loss is aux
+    assert (cfg.data.crop_size, cfg.data.base_size, cfg.train.epochs, cfg.train.lr_scheduler) == (480, 520, 30, "poly")
+    model = build_model(cfg.model)
+    assert type(model).__name__ == cls
+    assert model.backbone.reductions[max(model.backbone.reductions, key=model.backbone.reductions.get)] == 16
+
+
+@pytest.mark.parametrize(
+    "opts, match",
+    [
+        (["model.depth=3"], r"unknown config key\(s\) \['model.depth'\]; valid keys: \['model.name'"),
+        (["model.num_classes=5"], r"data.class_names has 4 names but model.num_classes is 5"),
+        (["model.name=unet"], r"model.name must be one of \["),
+        (["model.name=lraspp"], r"model.name='lraspp' has no auxiliary head; set model.aux_loss=false"),
+    ],
+)
+def test_config_errors(voc_root: Path, tmp_path: Path, opts: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        _train(voc_root, tmp_path, opts=tuple(opts))
+
+
+def test_cli_reports_bad_data_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = run_cli(train.main, ["--data-path", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path), *TINY])
+    assert code == 2
+    assert f"error: no VOC dataset at {tmp_path / 'nowhere'}" in capsys.readouterr().err
+
+
+def test_predict_writes_palette_masks_and_overlays(trained: Path, voc_root: Path, tmp_path: Path) -> None:
+    images = voc_root / "VOCdevkit" / "VOC2012" / "JPEGImages"
+    weights = str(trained / "best.pth")
+    written = predict.main(["--weights", weights, "--input", str(images), "--output-dir", str(tmp_path)])
+    photos = sorted(images.glob("*.jpg"))
+    assert len(written) == 2 * len(photos)
+    mask = Image.open(tmp_path / f"{photos[0].stem}.png")
+    photo = Image.open(photos[0])
+    assert mask.mode == "P" and mask.size == photo.size
+    assert mask.getpalette()[: 3 * 4] == voc_palette()[: 3 * 4]
+    assert np.array(mask).max() < 4
+    over = Image.open(tmp_path / f"{photos[0].stem}_overlay.jpg")
+    assert over.mode == "RGB" and over.size == photo.size
+    single = predict.main(["--weights", weights, "--input", str(photos[0]), "--output-dir", str(tmp_path / "one")])
+    assert [p.name for p in single] == [f"{photos[0].stem}.png", f"{photos[0].stem}_overlay.jpg"]
+    np.testing.assert_array_equal(np.array(Image.open(single[0])), np.array(mask))
+
+
+def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    weights = str(trained / "best.pth")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.jpg").write_bytes(b"not a jpeg")
+    torch.save({"epoch": 1}, tmp_path / "plain.pth")
+    cases = [
+        (["--weights", weights, "--input", str(tmp_path / "missing.jpg")], "error: input not found: "),
+        (["--weights", weights, "--input", str(tmp_path / "empty")], "error: no images (.jpg"),
+        (["--weights", weights, "--input", str(tmp_path / "bad")], f"{tmp_path / 'bad' / 'broken.jpg'}: cannot read"),
+        (["--weights", str(tmp_path / "plain.pth"), "--input", str(tmp_path / "bad")], "not a training checkpoint"),
+        (["--weights", str(tmp_path / "none.pth"), "--input", str(tmp_path / "bad")], "checkpoint not found"),
+    ]
+    for argv, message in cases:
+        assert run_cli(predict.main, [*argv, "--output-dir", str(tmp_path / "out"), "--device", "cpu"]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
+        predict.overlay(Image.new("RGB", (2, 2)), np.zeros((2, 2), np.uint8), alpha=2)
+
+
+def test_demo_smoke(tmp_path: Path) -> None:
+    overrides = {"train.epochs": 1, "data.crop_size": 64, "data.base_size": 64, "model.width": 0.5}
+    result = run_demo(tmp_path, num_train=8, num_val=2, image_size=64, overrides=overrides)
+    assert 0 <= result["ours"]["mIoU"] <= 100
+    assert len(list((tmp_path / "predictions").glob("*_overlay.jpg"))) == 2
+    assert (tmp_path / "deeplabv3_ghostnet" / "best.pth").is_file()
