@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from ghost_backbones.engine import (
     ConfigError,
     NonFiniteLossError,
+    TrainConfig,
     apply_overrides,
     build_parser,
     config_from_dict,
@@ -214,3 +216,14 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert log[0]["world_size"] == 2
     evals = [r for r in log if r["type"] == "eval"]
     assert evals[-1]["count"] == 10  # every validation sample counted once across the 2 ranks
+
+
+def test_section_defaults_of_the_task_survive_partial_overrides():
+    @dataclass
+    class PolyRecipe:
+        train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_scheduler="poly", epochs=30))
+
+    cfg = load_config(PolyRecipe, None, ["train.epochs=2"])
+    assert (cfg.train.lr_scheduler, cfg.train.epochs) == ("poly", 2)
+    with pytest.raises(ConfigError, match="section 'train' must be a mapping"):
+        load_config(PolyRecipe, None, {"train": 3})

@@ -212,11 +212,22 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) ->
     for name, value in values.items():
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, value or {}, f"{prefix}{name}.", source)
+            # Merge over the field's own default (a task may default to e.g. TrainConfig(lr_scheduler="poly")).
+            default = _field_default(names[name])
+            base = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else {}
+            if not isinstance(value or {}, Mapping):
+                raise ConfigError(f"{source}: section '{prefix}{name}' must be a mapping, got {value!r}")
+            kwargs[name] = _build(tp, _merge(base, value or {}), f"{prefix}{name}.", source)
         else:
             kwargs[name] = _coerce(value, tp, f"{source}: {prefix}{name}")
     # Sections not mentioned keep their defaults.
     return cls(**kwargs)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

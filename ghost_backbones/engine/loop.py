@@ -224,6 +224,11 @@ class _Runner:
 
     def evaluate(self, epoch: int) -> dict[str, Any]:
         self.model.eval()
+        if self.env.distributed:
+            # BatchNorm statistics drift apart per rank after the last training forward: every rank evaluates
+            # with rank 0's buffers, the ones saved in the checkpoint.
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
         with torch.no_grad(), autocast(self.device, self.cfg.amp):
             metrics = self.task.evaluate(self.model, self.val_loader, self.device)
         if self.main:
