@@ -7,6 +7,8 @@ from typing import Any
 
 from ghost_backbones.engine import TrainConfig
 
+from .faster_rcnn import FRCNN_DEFAULTS
+
 __all__ = ["DataConfig", "DetectionConfig", "ModelConfig"]
 
 
@@ -61,12 +63,12 @@ class ModelConfig:
     box_head_norm: str = "none"
     min_size: int = 800
     max_size: int = 1333
-    rpn_pre_nms_top_n_train: int = 2000
-    rpn_post_nms_top_n_train: int = 2000
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_test: int = 1000
+    rpn_pre_nms_top_n_train: int = FRCNN_DEFAULTS["rpn_pre_nms_top_n_train"]
+    rpn_post_nms_top_n_train: int = FRCNN_DEFAULTS["rpn_post_nms_top_n_train"]
+    rpn_pre_nms_top_n_test: int = FRCNN_DEFAULTS["rpn_pre_nms_top_n_test"]
+    rpn_post_nms_top_n_test: int = FRCNN_DEFAULTS["rpn_post_nms_top_n_test"]
     rpn_batch_size_per_image: int = 256
-    box_batch_size_per_image: int = 512
+    box_batch_size_per_image: int = FRCNN_DEFAULTS["box_batch_size_per_image"]
     box_score_thresh: float = 0.05
     box_detections_per_img: int = 100
     timm_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -12,7 +12,18 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from .backbone import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
 
-__all__ = ["fasterrcnn_ghostnet_fpn", "anchor_generator_for"]
+__all__ = ["FRCNN_DEFAULTS", "fasterrcnn_ghostnet_fpn", "anchor_generator_for"]
+
+# Where our defaults differ from torchvision's FasterRCNN (2000 / 2000 / 1000 / 1000 / 512): on a CPU the RoI
+# align backward and the box head's first linear layer cost in proportion to the sampled RoIs (training) and the
+# proposals (inference), so both are halved; see docs/benchmarks.md.
+FRCNN_DEFAULTS = {
+    "rpn_pre_nms_top_n_train": 2000,
+    "rpn_post_nms_top_n_train": 1000,
+    "rpn_pre_nms_top_n_test": 1000,
+    "rpn_post_nms_top_n_test": 500,
+    "box_batch_size_per_image": 256,
+}
 
 
 def anchor_generator_for(
@@ -97,7 +108,8 @@ def fasterrcnn_ghostnet_fpn(
             (multi-scale training) and uses the last one in evaluation.
         max_size: longer image side limit after resizing.
         timm_kwargs: extra keyword arguments for ``timm.create_model``.
-        **frcnn_kwargs: passed to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_post_nms_top_n_train`` ...).
+        **frcnn_kwargs: passed to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_post_nms_top_n_train`` ...);
+            :data:`FRCNN_DEFAULTS` fills in the ones not given.
 
     Examples::
 
@@ -142,5 +154,5 @@ def fasterrcnn_ghostnet_fpn(
         box_roi_pool=roi_pool,
         box_head=box_head,
         box_predictor=FastRCNNPredictor(box_head_fcs[-1], num_classes),
-        **frcnn_kwargs,
+        **{**FRCNN_DEFAULTS, **frcnn_kwargs},
     )

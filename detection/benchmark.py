@@ -1,0 +1,279 @@
+"""Detection speed: Faster R-CNN GhostNet-FPN (our defaults) against torchvision's MobileNetV3-Large-FPN.
+
+Inference latency (one image) and one training step (SGD, synthetic boxes) at the same image size and number of
+classes, measured in one run with the models interleaved, so load from other processes hits both alike. On CUDA
+with ``--amp`` the training throughput in images/s is reported too.
+
+Examples::
+
+    python -m detection.benchmark                      # 800x800, 91 classes, 2 CPU threads
+    python -m detection.benchmark --device cuda --amp --train-batch 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN, fasterrcnn_mobilenet_v3_large_fpn
+
+from ghost_backbones.benchmark import count_params, format_table, measure_latency, parse_img_size, torch_threads
+from ghost_backbones.engine import autocast
+
+from .config import ModelConfig
+from .task import DetectionTask, build_detector
+
+__all__ = ["MobileNetV3FPNTask", "benchmark_detectors", "build_models", "main", "mobilenet_v3_fpn"]
+
+OURS = "ghostnet_fpn (ours)"
+OURS_FUSED = "ghostnet_fpn (ours, fused BN)"
+REFERENCE = "mobilenet_v3_large_fpn (torchvision)"
+
+
+def mobilenet_v3_fpn(num_classes: int, min_size: int, max_size: int, **kwargs: Any) -> FasterRCNN:
+    """torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` from scratch (no weights), its own defaults otherwise.
+
+    Args:
+        num_classes: classes including the background.
+        min_size, max_size: the model's resize.
+        **kwargs: other ``FasterRCNN`` arguments.
+
+    Examples::
+
+        >>> mobilenet_v3_fpn(4, 320, 320).roi_heads.box_predictor.cls_score.out_features
+        4
+    """
+    return fasterrcnn_mobilenet_v3_large_fpn(
+        weights=None, weights_backbone=None, num_classes=num_classes, min_size=min_size, max_size=max_size, **kwargs
+    )
+
+
+class MobileNetV3FPNTask(DetectionTask):
+    """The detection task with torchvision's MobileNetV3-Large-FPN detector instead of ours (same data, schedule).
+
+    Used for the accuracy comparison of ``python -m detection.demo --compare``. Its checkpoints hold torchvision's
+    model, so ``detection.predict`` (which rebuilds ours from the config) does not read them.
+
+    Examples::
+
+        >>> fit(MobileNetV3FPNTask(cfg))  # doctest: +SKIP
+    """
+
+    def build_model(self) -> nn.Module:
+        self.build_datasets()
+        m = self.cfg.model
+        return mobilenet_v3_fpn(m.num_classes, m.min_size, m.max_size, _skip_resize=True)
+
+
+def build_models(num_classes: int, size: int, *, fused: bool = True) -> dict[str, nn.Module]:
+    """Our default detector (``ModelConfig()``), optionally its BN-fused copy, and the torchvision reference.
+
+    Args:
+        num_classes: classes including the background.
+        size: ``min_size`` and ``max_size`` of both (square inputs of this side are not resized).
+        fused: add our detector with the backbone's conv+BN fused by ``timm.utils.reparameterize_model``.
+
+    Examples::
+
+        >>> sorted(build_models(4, 128, fused=False))
+        ['ghostnet_fpn (ours)', 'mobilenet_v3_large_fpn (torchvision)']
+    """
+    cfg = ModelConfig(min_size=size, max_size=size)
+    models = {OURS: build_detector(cfg, num_classes)}
+    if fused:
+        from timm.utils import reparameterize_model
+
+        fused_model = build_detector(cfg, num_classes)
+        fused_model.load_state_dict(models[OURS].state_dict())
+        models[OURS_FUSED] = reparameterize_model(fused_model.eval())
+    models[REFERENCE] = mobilenet_v3_fpn(num_classes, size, size)
+    return models
+
+
+def _train_step_fn(model: nn.Module, device: torch.device, amp: bool) -> Callable[[Any], None]:
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+
+    def step(batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]) -> None:
+        # measure_latency times under inference_mode; a training step needs autograd back.
+        with torch.inference_mode(False), torch.enable_grad():
+            with autocast(device, amp):
+                loss = sum(model(*batch).values())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    return step
+
+
+def _synthetic_batch(batch: int, size: tuple[int, int], num_classes: int, device: torch.device) -> tuple[list, list]:
+    g = torch.Generator().manual_seed(0)
+    h, w = size
+    images = [torch.rand(3, h, w, generator=g).to(device) for _ in range(batch)]
+    targets = []
+    for _ in range(batch):
+        xy = torch.rand(4, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+        wh = (0.1 + 0.3 * torch.rand(4, 2, generator=g)) * torch.tensor([w, h])
+        boxes = torch.cat([xy, xy + wh], dim=1)
+        labels = torch.randint(1, num_classes, (4,), generator=g)
+        targets.append({"boxes": boxes.to(device), "labels": labels.to(device)})
+    return images, targets
+
+
+def benchmark_detectors(
+    *,
+    img_size: tuple[int, int] = (800, 800),
+    num_classes: int = 91,
+    device: str = "cpu",
+    threads: int | None = 2,
+    train_batch: int = 2,
+    warmup: int = 2,
+    iters: int = 5,
+    repeats: int = 3,
+    amp: bool = False,
+    fused: bool = True,
+) -> list[dict[str, Any]]:
+    """Inference latency and training step time of our detector and torchvision's MobileNetV3-FPN.
+
+    Every round times each model in turn (``warmup`` + ``iters`` calls); a figure is the median of the round
+    medians. Both models are untrained, so the RPN keeps its full proposal budget: a worst case for both.
+
+    Args:
+        img_size: ``(H, W)`` of the synthetic images (both models keep that size).
+        num_classes: classes including the background (91 = torchvision's COCO heads).
+        device: ``"cpu"`` or ``"cuda"``.
+        threads: CPU intra-op threads (``None``: unchanged).
+        train_batch: images per training step.
+        warmup, iters, repeats: see above.
+        amp: autocast (float16 + GradScaler on CUDA, bfloat16 on CPU).
+        fused: also time our detector with the backbone's BN fused (inference only).
+
+    Returns:
+        One row per model: ``model``, ``params_m``, ``infer_ms``, ``train_step_ms``, ``train_images_per_s``,
+        ``infer_vs_reference`` and ``train_vs_reference`` (reference time / this time: > 1 is faster).
+
+    Examples::
+
+        >>> rows = benchmark_detectors(img_size=(128, 128), num_classes=4, warmup=0, iters=1, repeats=1)
+        >>> [r["model"] for r in rows]
+        ['ghostnet_fpn (ours)', 'ghostnet_fpn (ours, fused BN)', 'mobilenet_v3_large_fpn (torchvision)']
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but torch.cuda.is_available() is False")
+    if min(train_batch, iters, repeats) < 1:
+        raise ValueError(f"train_batch, iters and repeats must be >= 1, got {train_batch}, {iters}, {repeats}")
+    if img_size[0] != img_size[1]:
+        raise ValueError(f"use a square image size (both models resize to min_size = max_size), got {img_size}")
+    with torch_threads(threads if dev.type == "cpu" else None):
+        models = {name: m.to(dev) for name, m in build_models(num_classes, img_size[0], fused=fused).items()}
+        image = [torch.rand(3, *img_size).to(dev)]
+        batch = _synthetic_batch(train_batch, img_size, num_classes, dev)
+        rows = {
+            name: {"model": name, "params_m": count_params(m) / 1e6, "infer": [], "train": []}
+            for name, m in models.items()
+        }
+        steps = {name: _train_step_fn(m, dev, amp) for name, m in models.items() if name != OURS_FUSED}
+        amp_ctx = (lambda: autocast(dev, True)) if amp else contextlib.nullcontext
+        for _ in range(repeats):
+            for name, model in models.items():
+                model.eval()
+                with amp_ctx():
+                    rows[name]["infer"].append(measure_latency(model, image, warmup=warmup, iters=iters)["median_ms"])
+                if name in steps:
+                    model.train()
+                    rows[name]["train"].append(
+                        measure_latency(steps[name], batch, warmup=warmup, iters=iters)["median_ms"]
+                    )
+    out = []
+    for row in rows.values():
+        infer, train = row.pop("infer"), row.pop("train")
+        row["infer_ms"] = statistics.median(infer)
+        row["train_step_ms"] = statistics.median(train) if train else None
+        row["train_images_per_s"] = train_batch * 1000.0 / row["train_step_ms"] if train else None
+        out.append(row)
+    ref = rows[REFERENCE]
+    for row in out:
+        row["infer_vs_reference"] = ref["infer_ms"] / row["infer_ms"]
+        row["train_vs_reference"] = ref["train_step_ms"] / row["train_step_ms"] if row["train_step_ms"] else None
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Command line: print the table (or ``--json``) and return the rows.
+
+    Args:
+        argv: command-line arguments (``None``: ``sys.argv[1:]``).
+
+    Examples::
+
+        >>> rows = main(["--img-size", "128", "--num-classes", "4", "--iters", "1", "--warmup", "0",
+        ...              "--repeats", "1", "--json"])  # doctest: +ELLIPSIS
+        {...}
+    """
+    parser = argparse.ArgumentParser(prog="python -m detection.benchmark", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--img-size", default="800", help="square side, e.g. 800")
+    parser.add_argument("--num-classes", type=int, default=91, help="classes including the background")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
+    parser.add_argument("--train-batch", type=int, default=2, help="images per training step")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5, help="timed calls per model per round")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figure = median of round medians")
+    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU")
+    parser.add_argument("--no-fused", action="store_true", help="skip the BN-fused variant of ours")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    size = parse_img_size(args.img_size)
+    rows = benchmark_detectors(
+        img_size=size,
+        num_classes=args.num_classes,
+        device=args.device,
+        threads=args.threads,
+        train_batch=args.train_batch,
+        warmup=args.warmup,
+        iters=args.iters,
+        repeats=args.repeats,
+        amp=args.amp,
+        fused=not args.no_fused,
+    )
+    setup = dict(
+        img_size=list(size),
+        num_classes=args.num_classes,
+        device=args.device,
+        threads=args.threads,
+        train_batch=args.train_batch,
+        amp=args.amp,
+        torch=torch.__version__,
+    )
+    if args.json:
+        print(json.dumps(dict(config=setup, results=rows), indent=2))
+    else:
+        print(", ".join(f"{k}={v}" for k, v in setup.items()))
+        print(
+            format_table(
+                rows,
+                [
+                    ("model", "detector", ""),
+                    ("params_m", "params (M)", ".2f"),
+                    ("infer_ms", "inference ms", ".0f"),
+                    ("infer_vs_reference", "inference speed vs MobileNetV3-FPN", ".2f"),
+                    ("train_step_ms", f"train step ms (batch {args.train_batch})", ".0f"),
+                    ("train_images_per_s", "train images/s", ".2f"),
+                    ("train_vs_reference", "train speed vs MobileNetV3-FPN", ".2f"),
+                ],
+            )
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

@@ -1,0 +1,130 @@
+"""The timm -> FPN adapter and the Faster R-CNN builder: levels, channels, strides, anchors, RoI pooling."""
+
+from collections import OrderedDict
+
+import pytest
+import timm
+import torch
+from torchvision.models.detection import FasterRCNN
+from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
+
+from detection.backbone import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
+from detection.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+
+SMALL = dict(width=0.5, fpn_channels=32)
+
+
+@pytest.mark.parametrize(
+    "out_indices, extra, names, strides",
+    [
+        ((2, 3, 4), "pool", ["0", "1", "2", "pool"], [8, 16, 32, 64]),
+        ((1, 2, 3, 4), "pool", ["0", "1", "2", "3", "pool"], [4, 8, 16, 32, 64]),
+        ((3, 4), "pool", ["0", "1", "pool"], [16, 32, 64]),
+        ((2, 3, 4), "p6p7", ["0", "1", "2", "p6", "p7"], [8, 16, 32, 64, 128]),
+        ((2, 3, 4), "none", ["0", "1", "2"], [8, 16, 32]),
+    ],
+)
+def test_backbone_levels_follow_out_indices(out_indices, extra, names, strides):
+    backbone = ghostnet_fpn_backbone(out_indices=out_indices, extra_blocks=extra, **SMALL).eval()
+    out = backbone(torch.rand(1, 3, 128, 128))
+    assert isinstance(out, OrderedDict) and list(out) == names == backbone.names
+    assert isinstance(backbone.out_channels, int) and backbone.out_channels == 32
+    assert backbone.strides == strides
+    for name, stride in zip(names, strides):
+        assert out[name].shape == (1, 32, -(-128 // stride), -(-128 // stride)), name
+
+
+def test_backbone_reads_channels_from_feature_info():
+    backbone = ghostnet_fpn_backbone(out_indices=(1, 2, 3, 4), fpn_channels=16)
+    body = timm.create_model("ghostnet", features_only=True, out_indices=(1, 2, 3, 4))
+    expected = body.feature_info.channels()
+    assert expected == [24, 40, 112, 960]
+    assert [block[0].in_channels for block in backbone.fpn.inner_blocks] == expected
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_large_100", "ghostnet_100"])
+def test_any_timm_features_only_model(name):
+    model = fasterrcnn_ghostnet_fpn(num_classes=3, name=name, fpn_channels=32, min_size=96, max_size=96).eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 96, 96)])
+    assert set(out[0]) == {"boxes", "labels", "scores"}
+    assert model.backbone.strides == [8, 16, 32, 64]
+
+
+@pytest.mark.parametrize(
+    "out_indices, expected",
+    [
+        ((2, 3, 4), ((32, 64), (64, 128), (128, 256), (256, 512))),  # 3 levels + pool
+        ((1, 2, 3, 4), ((16, 32), (32, 64), (64, 128), (128, 256), (256, 512))),  # 4 levels + pool
+        ((0, 1, 2, 3, 4), ((8, 16), (16, 32), (32, 64), (64, 128), (128, 256), (256, 512))),  # 5 levels + pool
+    ],
+)
+def test_anchors_and_roi_pooling_follow_the_levels(out_indices, expected):
+    model = fasterrcnn_ghostnet_fpn(num_classes=4, out_indices=out_indices, min_size=128, max_size=128, **SMALL)
+    generator = model.rpn.anchor_generator
+    assert generator.sizes == expected
+    assert generator.aspect_ratios == ((0.5, 1.0, 2.0),) * len(expected)
+    assert model.roi_heads.box_roi_pool.featmap_names == [str(i) for i in range(len(out_indices))]
+    # Training runs end to end: the RPN head has one anchor set per map (no count mismatch).
+    model.train()
+    target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
+    losses = model([torch.rand(3, 128, 128), torch.rand(3, 128, 128)], [target, target])
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_explicit_anchor_sizes_must_match_the_maps():
+    backbone = ghostnet_fpn_backbone(out_indices=(3, 4), **SMALL)
+    assert anchor_generator_for(backbone, anchor_sizes=[[32], [64], [128]]).sizes == ((32,), (64,), (128,))
+    with pytest.raises(ValueError, match=r"one tuple per feature map: the backbone gives 3 maps \['0', '1', 'pool'\]"):
+        anchor_generator_for(backbone, anchor_sizes=[[32], [64], [128], [256], [512]])
+    with pytest.raises(ValueError, match="same number of anchor sizes"):
+        anchor_generator_for(backbone, anchor_sizes=[[32], [64, 96], [128]])
+    with pytest.raises(ValueError, match="anchor_scales must hold at least one scale"):
+        anchor_generator_for(backbone, anchor_scales=())
+    with pytest.raises(ValueError, match="aspect_ratios must hold at least one ratio"):
+        anchor_generator_for(backbone, aspect_ratios=())
+
+
+def test_builder_contract():
+    model = fasterrcnn_ghostnet_fpn(num_classes=5, box_head_fcs=(64, 48), min_size=128, max_size=160, **SMALL)
+    assert isinstance(model, FasterRCNN)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 5
+    assert model.roi_heads.box_predictor.cls_score.in_features == 48
+    assert model.transform.min_size == (128,) and model.transform.max_size == 160
+    cfg = model.backbone.body.pretrained_cfg
+    assert model.transform.image_mean == list(cfg["mean"]) and model.transform.image_std == list(cfg["std"])
+
+
+def test_builder_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="num_classes counts the background too and must be >= 2, got 1"):
+        fasterrcnn_ghostnet_fpn(num_classes=1)
+    with pytest.raises(ValueError, match="box_head_fcs must hold at least one layer width"):
+        fasterrcnn_ghostnet_fpn(num_classes=3, box_head_fcs=())
+    with pytest.raises(ValueError, match="extra_blocks must be one of .* got 'p5'"):
+        ghostnet_fpn_backbone(extra_blocks="p5", **SMALL)
+    with pytest.raises(ValueError, match="norm must be one of .* got 'layernorm'"):
+        make_norm("layernorm")
+    with pytest.raises(ValueError, match="fpn_channels must be a positive int, got 0"):
+        ghostnet_fpn_backbone(width=0.5, fpn_channels=0)
+    with pytest.raises(ValueError, match="body must be a timm model created with features_only=True"):
+        TimmFPNBackbone(torch.nn.Conv2d(3, 8, 3))
+
+
+@pytest.mark.parametrize("norm, cls", [("groupnorm", torch.nn.GroupNorm), ("batchnorm", torch.nn.BatchNorm2d)])
+def test_fpn_and_box_head_norm(norm, cls):
+    model = fasterrcnn_ghostnet_fpn(num_classes=3, fpn_norm=norm, box_head_convs=(32,), box_head_norm=norm, **SMALL)
+    assert any(isinstance(m, cls) for m in model.backbone.fpn.modules())
+    assert any(isinstance(m, cls) for m in model.roi_heads.box_head.modules())
+
+
+def test_pretrained_backbone_gets_frozen_batchnorm(tmp_path):
+    """Pretrained (here from a local file, no download) -> frozen BN, as torchvision does; from scratch -> trainable."""
+    weights = tmp_path / "ghostnet.pth"
+    torch.save(timm.create_model("ghostnet", width=0.5).state_dict(), weights)
+    pretrained = ghostnet_fpn_backbone(pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)), **SMALL)
+    norms = [m for m in pretrained.body.modules() if "BatchNorm" in type(m).__name__]
+    assert norms and all("Frozen" in type(m).__name__ for m in norms)
+    scratch = ghostnet_fpn_backbone(**SMALL)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in scratch.body.modules())
+    assert not any(isinstance(m, TvFrozenBN) or "Frozen" in type(m).__name__ for m in scratch.body.modules())
