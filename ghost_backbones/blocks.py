@@ -50,6 +50,53 @@ def _same_padding(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
+def fast_inference(x: torch.Tensor) -> bool:
+    """True when in-place inference shortcuts may run: no autograd, NCHW-contiguous, not traced or compiled.
+
+    The shortcuts (e.g. :func:`dfc_gate_`) are bit-identical to the reference ops; export, scripting and
+    ``torch.compile`` see the plain reference graph.
+
+    Args:
+        x: the tensor about to be processed.
+
+    Examples::
+
+        >>> with torch.no_grad():
+        ...     fast_inference(torch.rand(1, 2, 4, 4))
+        True
+        >>> fast_inference(torch.rand(1, 2, 4, 4))  # grad mode on
+        False
+    """
+    return (
+        not torch.is_grad_enabled()
+        and x.is_contiguous()
+        and not torch.jit.is_scripting()
+        and not torch.jit.is_tracing()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def dfc_gate_(out: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+    """In-place :func:`dfc_gate` for inference: no upsampled copy of the gate when the sizes are exactly 2x.
+
+    Args:
+        out: Ghost module output ``(N, C, H, W)``, overwritten.
+        res: DFC attention logits ``(N, C, h, w)``, overwritten.
+
+    Examples::
+
+        >>> out, res = torch.rand(1, 2, 6, 4), torch.randn(1, 2, 3, 2)
+        >>> torch.equal(dfc_gate_(out.clone(), res.clone()), dfc_gate(out, res))
+        True
+    """
+    n, c, h, w = res.shape
+    gate = res.sigmoid_()
+    if out.shape[-2] == 2 * h and out.shape[-1] == 2 * w and out.is_contiguous():
+        out.view(n, c, h, 2, w, 2).mul_(gate.view(n, c, h, 1, w, 1))
+        return out
+    return out.mul_(F.interpolate(gate, size=(out.shape[-2], out.shape[-1]), mode="nearest"))
+
+
 class ConvNormAct(nn.Module):
     """Conv2d (no bias) + norm + activation, with timm's ``ConvBnAct`` parameter names (``conv``, ``bn1``).
 
@@ -261,6 +308,8 @@ class GhostModuleV2(GhostModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+        if fast_inference(res):
+            return dfc_gate_(self._ghost(x), res)
         return dfc_gate(self._ghost(x), res)
 
     def reparameterize(self) -> None:

@@ -403,6 +403,7 @@ class GhostNetFeatures(FeatureGetterNet):
 
     Examples::
 
+        >>> import timm
         >>> m = timm.create_model("ghostnet", features_only=True, out_indices=(3, 4))
         >>> m.feature_info.channels(), m.feature_info.reduction()
         ([112, 960], [16, 32])
@@ -561,6 +562,7 @@ def ghostnet(pretrained: bool = False, width: float | None = None, **kwargs: Any
 
     Examples::
 
+        >>> import timm
         >>> timm.create_model("ghostnet", width=0.5, num_classes=10)(torch.rand(1, 3, 64, 64)).shape
         torch.Size([1, 10])
     """

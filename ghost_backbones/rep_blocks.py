@@ -24,6 +24,8 @@ from .blocks import (
     block_strides,
     dfc_attention,
     dfc_gate,
+    dfc_gate_,
+    fast_inference,
     make_act,
     projection_shortcut,
 )
@@ -176,21 +178,27 @@ class GhostModuleV3(nn.Module):
         self.primary_conv: nn.Module | None = None
         self.cheap_operation: nn.Module | None = None
 
-    def _ghost(self, x: torch.Tensor) -> torch.Tensor:
+    def _primary(self, x: torch.Tensor) -> torch.Tensor:
         if self.infer_mode:
-            x1 = self.primary_activation(self.primary_conv(x))
-            x2 = self.cheap_activation(self.cheap_operation(x1))
-        else:
-            x1 = self.primary_rpr_conv[0](x)
-            for branch in self.primary_rpr_conv[1:]:
-                x1 = x1 + branch(x)
-            x1 = self.primary_activation(x1)
-            x2 = self.cheap_rpr_scale(x1)
-            if self.cheap_rpr_skip is not None:
-                x2 = x2 + self.cheap_rpr_skip(x1)
-            for branch in self.cheap_rpr_conv:
-                x2 = x2 + branch(x1)
-            x2 = self.cheap_activation(x2)
+            return self.primary_conv(x)
+        y = self.primary_rpr_conv[0](x)
+        for branch in self.primary_rpr_conv[1:]:
+            y += branch(x)
+        return y
+
+    def _cheap(self, x1: torch.Tensor) -> torch.Tensor:
+        if self.infer_mode:
+            return self.cheap_operation(x1)
+        y = self.cheap_rpr_scale(x1)
+        if self.cheap_rpr_skip is not None:
+            y += self.cheap_rpr_skip(x1)
+        for branch in self.cheap_rpr_conv:
+            y += branch(x1)
+        return y
+
+    def _ghost(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary_activation(self._primary(x))
+        x2 = self.cheap_activation(self._cheap(x1))
         out = torch.cat([x1, x2], dim=1)
         return out if out.shape[1] == self.out_chs else out[:, : self.out_chs]
 
@@ -198,6 +206,8 @@ class GhostModuleV3(nn.Module):
         if self.short_conv is None:
             return self._ghost(x)
         res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+        if fast_inference(res):
+            return dfc_gate_(self._ghost(x), res)
         return dfc_gate(self._ghost(x), res)
 
     def reparameterize(self) -> None:
@@ -311,7 +321,7 @@ class GhostBottleneckV3(nn.Module):
             else:
                 x1 = self.dw_rpr_scale(x)
                 for branch in self.dw_rpr_conv:
-                    x1 = x1 + branch(x)
+                    x1 += branch(x)
                 x = x1
         if self.se is not None:
             x = self.se(x)
