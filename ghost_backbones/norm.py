@@ -165,6 +165,8 @@ def fuse_conv_norm(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
     with torch.no_grad():
         fused.weight.copy_(kernel)
         fused.bias.copy_(bias)
+    fused.weight.requires_grad_(conv.weight.requires_grad)  # frozen stays frozen
+    fused.bias.requires_grad_(conv.weight.requires_grad)
     fused.train(conv.training)
     return fused
 

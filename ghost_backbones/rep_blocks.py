@@ -333,8 +333,11 @@ class GhostBottleneckV3(nn.Module):
         """Merge the depthwise branches into ``conv_dw`` and fold the shortcut's norms (ghost modules do their own)."""
         if isinstance(self.shortcut, nn.Sequential):
             fuse_sequential(self.shortcut)
-        if self.infer_mode or not self.has_dw or not _foldable(*self.dw_rpr_conv, self.dw_rpr_scale):
+        if self.infer_mode:
             return
-        self.conv_dw = merge_branches(self.dw_rpr_conv, self.dw_rpr_scale)
+        if self.has_dw:
+            if not _foldable(*self.dw_rpr_conv, self.dw_rpr_scale):
+                return
+            self.conv_dw = merge_branches(self.dw_rpr_conv, self.dw_rpr_scale)
         del self.dw_rpr_conv, self.dw_rpr_scale
         self.infer_mode = True

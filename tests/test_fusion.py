@@ -1,0 +1,162 @@
+"""Deploy fusion: ``timm.utils.reparameterize_model`` folds every norm and merges GhostNetV3's branches."""
+
+import pytest
+import timm
+import torch
+from timm.utils import reparameterize_model
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+import ghost_backbones  # noqa: F401  (registers the models)
+from ghost_backbones.benchmark import count_macs, count_params, torch_threads
+from ghost_backbones.blocks import GhostBottleneck, GhostModule, GhostModuleV2, dfc_gate, dfc_gate_
+from ghost_backbones.norm import fuse_conv_norm
+from ghost_backbones.rep_blocks import GhostBottleneckV3, GhostModuleV3
+
+VERSIONS = ["ghostnet", "ghostnetv2", "ghostnetv3"]
+X = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """One intra-op thread: with other jobs on the cores, OpenMP's spin-waiting makes 2 threads 10x slower."""
+    with torch_threads(1):
+        yield
+
+
+def randomize_norms(model: nn.Module) -> nn.Module:
+    """Non-trivial statistics in every BN / FrozenBN, so that folding them is actually exercised."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+                n = m.running_mean.numel()
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+    return model
+
+
+def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    with torch.no_grad():
+        out = model(x)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+@pytest.mark.parametrize("name", VERSIONS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(), dict(features_only=True), dict(features_only=True, output_stride=16)],
+    ids=["cls", "feat", "os16"],
+)
+def test_fused_model_same_outputs_no_norms_left(name: str, kwargs: dict) -> None:
+    torch.manual_seed(0)
+    model = randomize_norms(timm.create_model(name, **kwargs)).eval()
+    fused = reparameterize_model(model)
+    assert fused is not model
+    leftovers = [n for n, m in fused.named_modules() if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))]
+    assert leftovers == []
+    convs = [m for m in fused.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.bias is not None for c in convs)  # every conv absorbed a norm (SE convs and conv_head had a bias)
+    for got, expected in zip(_outputs(fused, X), _outputs(model, X)):
+        assert _rel_err(got, expected) <= 1e-4
+    # the source model is untouched (reparameterize_model deep-copies)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_v3_branches_merged_into_single_convs() -> None:
+    model = randomize_norms(timm.create_model("ghostnetv3")).eval()
+    fused = reparameterize_model(model)
+    names = [n for n, _ in fused.named_modules()]
+    assert not any("_rpr_" in n for n in names)
+    for block in fused.modules():
+        if isinstance(block, GhostModuleV3):
+            assert block.infer_mode and isinstance(block.primary_conv, nn.Conv2d)
+            assert isinstance(block.cheap_operation, nn.Conv2d)
+        if isinstance(block, GhostBottleneckV3) and block.has_dw:
+            assert block.infer_mode and isinstance(block.conv_dw, nn.Conv2d)
+    assert count_params(fused) < 0.7 * count_params(model)
+    assert count_macs(fused, X[:1]) < 0.5 * count_macs(model, X[:1])
+    assert count_macs(fused, X[:1]) == pytest.approx(
+        count_macs(timm.create_model("ghostnetv2").eval(), X[:1]), rel=0.01
+    )
+
+
+def test_fused_stem_and_head() -> None:
+    model = randomize_norms(timm.create_model("ghostnet")).eval()
+    fused = reparameterize_model(model)
+    assert isinstance(fused.bn1, nn.Identity) and fused.conv_stem.bias is not None
+    head = fused.blocks[-1][0]
+    assert isinstance(head.bn1, nn.Identity) and head.conv.bias is not None
+    model.convert_to_deploy()  # in place
+    assert isinstance(model.bn1, nn.Identity)
+    torch.testing.assert_close(_outputs(model, X)[0], _outputs(fused, X)[0])
+
+
+def test_frozenbn_fuses_and_groupnorm_is_left_alone() -> None:
+    frozen = randomize_norms(timm.create_model("ghostnetv3", width=0.5, norm_layer="frozenbn")).eval()
+    fused = reparameterize_model(frozen)
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in fused.modules())
+    assert _rel_err(_outputs(fused, X)[0], _outputs(frozen, X)[0]) <= 1e-4
+    grouped = timm.create_model("ghostnetv3", width=0.5, norm_layer="groupnorm").eval()
+    kept = reparameterize_model(grouped)
+    assert sum(isinstance(m, nn.GroupNorm) for m in kept.modules()) == sum(
+        isinstance(m, nn.GroupNorm) for m in grouped.modules()
+    )
+    torch.testing.assert_close(_outputs(kept, X)[0], _outputs(grouped, X)[0])
+
+
+def test_fused_frozen_stages_stay_frozen() -> None:
+    model = timm.create_model("ghostnet", width=0.5, frozen_stages=1).eval()
+    fused = reparameterize_model(model)
+    assert not fused.conv_stem.weight.requires_grad and not fused.conv_stem.bias.requires_grad
+    assert fused.blocks[1][0].ghost1.primary_conv[0].weight.requires_grad
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        GhostModule(8, 16),
+        GhostModule(8, 15, act_layer=None),  # odd: the concat is cut to out_chs
+        GhostModuleV2(8, 16, dilation=2),
+        GhostBottleneck(8, 24, 16, 5, stride=2, se_ratio=0.25, attn=True),
+        GhostBottleneck(8, 24, 16, 3, stride=2, dilation=1, out_dilation=2),
+        GhostBottleneckV3(8, 24, 16, 3, stride=2, se_ratio=0.25, attn=True),
+        GhostBottleneckV3(8, 24, 8, 3, stride=1, dilation=2),
+    ],
+    ids=["ghost", "ghost-odd", "ghostv2-dil2", "bneck-v2", "bneck-os", "bneck-v3", "bneck-v3-dil2"],
+)
+def test_block_reparameterize(module: nn.Module) -> None:
+    module = randomize_norms(module).eval()
+    x = torch.randn(2, 8, 15, 16)
+    with torch.no_grad():
+        expected = module(x)
+        fused = reparameterize_model(nn.Sequential(module))  # as inside a model: blocks are children
+        got = fused(x)
+    assert got.shape == expected.shape
+    assert _rel_err(got, expected) <= 1e-5
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+
+
+def test_fuse_conv_norm_keeps_geometry() -> None:
+    conv = nn.Conv2d(4, 8, 3, stride=2, padding=2, dilation=2, groups=2, bias=True)
+    bn = randomize_norms(nn.Sequential(nn.BatchNorm2d(8))).eval()[0]
+    fused = fuse_conv_norm(conv, bn)
+    assert (fused.stride, fused.padding, fused.dilation, fused.groups) == ((2, 2), (2, 2), (2, 2), 2)
+    x = torch.randn(1, 4, 11, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot fold GroupNorm into a conv"):
+        fuse_conv_norm(conv, nn.GroupNorm(2, 8))
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9)])
+def test_inplace_dfc_gate_matches_reference(size: tuple) -> None:
+    out = torch.randn(2, 4, *size)
+    res = torch.randn(2, 4, size[0] // 2, size[1] // 2)
+    assert torch.equal(dfc_gate_(out.clone(), res.clone()), dfc_gate(out, res))
