@@ -80,11 +80,10 @@ def test_v3_branches_merged_into_single_convs() -> None:
             assert isinstance(block.cheap_operation, nn.Conv2d)
         if isinstance(block, GhostBottleneckV3) and block.has_dw:
             assert block.infer_mode and isinstance(block.conv_dw, nn.Conv2d)
-    assert count_params(fused) < 0.7 * count_params(model)
+    v2 = timm.create_model("ghostnetv2").eval()  # deployed V3 has V2's layout
+    assert count_params(fused) == pytest.approx(count_params(v2), rel=0.01)
     assert count_macs(fused, X[:1]) < 0.5 * count_macs(model, X[:1])
-    assert count_macs(fused, X[:1]) == pytest.approx(
-        count_macs(timm.create_model("ghostnetv2").eval(), X[:1]), rel=0.01
-    )
+    assert count_macs(fused, X[:1]) == pytest.approx(count_macs(v2, X[:1]), rel=0.01)
 
 
 def test_fused_stem_and_head() -> None:
