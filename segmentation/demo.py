@@ -67,8 +67,8 @@ def run_demo(
     *,
     compare: bool = False,
     threads: int | None = 2,
-    num_train: int = 96,
-    num_val: int = 24,
+    num_train: int = 160,
+    num_val: int = 32,
     image_size: int = 128,
     config: str | Path = DEMO_CONFIG,
     overrides: dict[str, Any] | None = None,
@@ -133,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--compare", action="store_true", help=f"also train torchvision's {BASELINE} with the same budget")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--config", default=str(DEMO_CONFIG), help="recipe YAML")
-    p.add_argument("--num-train", type=int, default=96, help="synthetic training images")
-    p.add_argument("--num-val", type=int, default=24, help="synthetic validation images")
+    p.add_argument("--num-train", type=int, default=160, help="synthetic training images")
+    p.add_argument("--num-val", type=int, default=32, help="synthetic validation images")
     p.add_argument("--image-size", type=int, default=128, help="side of the synthetic images")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=2")
     args = p.parse_args(argv)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ghost_backbones.engine import Task, progress
+from ghost_backbones.engine import Task, distributed, progress
 
 from .config import SegmentationConfig, build_model
 from .metrics import ConfusionMatrix
@@ -56,6 +56,14 @@ def predict_logits(model: nn.Module, image: Tensor, size: tuple[int, int] | torc
     if logits.shape[-2:] != tuple(size):
         logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
     return logits
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm statistics drift apart under DDP: each rank updates its own in
+    its last forward). Every rank then evaluates the model that rank 0 saves to ``checkpoint.pth``."""
+    if distributed.get_world_size() > 1:
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)
 
 
 class SegmentationTask(Task):
@@ -113,6 +121,7 @@ class SegmentationTask(Task):
         return losses
 
     def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
+        _broadcast_buffers(model)
         confmat = ConfusionMatrix(self.cfg.model.num_classes, device=device)
         for images, masks in progress(loader, desc="evaluate"):
             masks = masks.to(device)

@@ -31,7 +31,7 @@ def _train(root: Path, out: Path, *extra: str, opts: tuple[str, ...] = ()) -> di
 @pytest.fixture(scope="module")
 def trained(voc_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("seg_run")
-    _train(voc_root, out, "--epochs", "4", "--config", str(CONFIGS / "deeplabv3_ghostnet_demo.yaml"))
+    _train(voc_root, out, "--epochs", "4")
     return out
 
 
