@@ -13,7 +13,7 @@ torch.Size([960, 7, 7])]
 """
 
 from . import ghostnetv2, ghostnetv3
-from .ghostnet import GHOSTNET_STAGES, BlockSpec, GhostNet, GhostNetFeatures, checkpoint_filter_fn
+from .ghostnet import GHOSTNET_STAGES, BlockSpec, GhostNet, GhostNetFeatures, checkpoint_filter_fn, deploy
 from .norm import resolve_norm_layer
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "GhostNet",
     "GhostNetFeatures",
     "checkpoint_filter_fn",
+    "deploy",
     "ghostnetv2",
     "ghostnetv3",
     "resolve_norm_layer",

@@ -256,22 +256,31 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
 DEFAULT_MODELS = (
     "ghostnet",
     "ghostnet:fused",
+    "ghostnet:deploy",
     "ghostnetv2",
     "ghostnetv2:fused",
+    "ghostnetv2:deploy",
     "ghostnetv3",
     "ghostnetv3:fused",
+    "ghostnetv3:deploy",
     "ghostnet_100",
+    "ghostnet_100:cl",
     "ghostnetv3_100",
     "mobilenetv3_large_100",
+    "mobilenetv3_large_100:cl",
 )
 BASELINE = "ghostnet_100"
 
 
 def build_benchmark_model(spec: str, device: torch.device, channels_last: bool = False) -> tuple[nn.Module, nn.Module]:
-    """Build ``spec`` (a timm model name, ``:fused`` suffix for ``reparameterize_model``) in eval mode.
+    """Build ``spec`` in eval mode: a timm model name, optionally suffixed ``:fused``, ``:deploy`` or ``:cl``.
+
+    ``:fused`` applies ``timm.utils.reparameterize_model``; ``:deploy`` applies :func:`ghost_backbones.deploy`
+    (fused and channels-last weights); ``:cl`` only converts the weights to channels-last (e.g. for timm's models).
+    The input stays NCHW unless ``channels_last``.
 
     Args:
-        spec: e.g. ``'ghostnet'``, ``'ghostnetv3:fused'``, ``'mobilenetv3_large_100'``.
+        spec: e.g. ``'ghostnet'``, ``'ghostnetv3:fused'``, ``'ghostnet:deploy'``, ``'mobilenetv3_large_100'``.
         device: where to put the model.
         channels_last: convert the weights to channels-last memory format.
 
@@ -287,15 +296,20 @@ def build_benchmark_model(spec: str, device: torch.device, channels_last: bool =
     import timm
     from timm.utils import reparameterize_model
 
-    import ghost_backbones  # noqa: F401  (registers ghostnet, ghostnetv2, ghostnetv3)
+    from ghost_backbones import deploy  # also registers ghostnet, ghostnetv2, ghostnetv3
 
     name, _, option = spec.partition(":")
-    if option not in ("", "fused"):
-        raise ValueError(f"model spec must be NAME or NAME:fused, got {spec!r}")
+    if option not in ("", "fused", "deploy", "cl"):
+        raise ValueError(f"model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got {spec!r}")
     if name not in timm.list_models():
         raise ValueError(f"unknown model {name!r} in {spec!r} (any timm model name, e.g. ghostnet, ghostnet_100)")
     unfused = timm.create_model(name).eval()
-    model = reparameterize_model(unfused) if option == "fused" else unfused
+    if option == "deploy":
+        model = deploy(unfused)
+    elif option == "fused":
+        model = reparameterize_model(unfused)
+    else:
+        model = unfused.to(memory_format=torch.channels_last) if option == "cl" else unfused
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -389,7 +403,12 @@ def _parse_args(argv: Sequence[str] | None) -> Any:
         description="Latency of our GhostNets (unfused and fused) next to timm's ghostnet_100, ghostnetv3_100 and "
         "mobilenetv3_large_100, on the same input in the same run.",
     )
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated timm names, NAME:fused")
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated timm names; NAME:fused (reparameterize_model), NAME:deploy (fused + channels-last), "
+        "NAME:cl (channels-last weights only)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--img-size", default="224", help="224 or HxW, e.g. 800x800")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")

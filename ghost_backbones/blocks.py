@@ -255,6 +255,25 @@ def dfc_attention(
     )
 
 
+def dfc_pool(x: torch.Tensor) -> torch.Tensor:
+    """The DFC branch's 2x average pooling, with a clear error for maps too small to pool.
+
+    Args:
+        x: the Ghost module input ``(N, C, H, W)``, ``H, W >= 2``.
+
+    Examples::
+
+        >>> dfc_pool(torch.rand(1, 4, 7, 6)).shape
+        torch.Size([1, 4, 3, 3])
+    """
+    if x.shape[-2] < 2 or x.shape[-1] < 2:
+        raise ValueError(
+            f"GhostNetV2/V3 DFC attention needs feature maps of at least 2x2, got {tuple(x.shape[-2:])}: "
+            "use inputs of at least 64x64 pixels (or a smaller output_stride)"
+        )
+    return F.avg_pool2d(x, kernel_size=2, stride=2)
+
+
 def dfc_gate(out: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
     """Multiply ``out`` by ``sigmoid(res)`` upsampled (nearest) to ``out``'s size.
 
@@ -307,7 +326,7 @@ class GhostModuleV2(GhostModule):
         self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+        res = self.short_conv(dfc_pool(x))
         if fast_inference(res):
             return dfc_gate_(self._ghost(x), res)
         return dfc_gate(self._ghost(x), res)

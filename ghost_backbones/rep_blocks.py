@@ -25,6 +25,7 @@ from .blocks import (
     dfc_attention,
     dfc_gate,
     dfc_gate_,
+    dfc_pool,
     fast_inference,
     make_act,
     projection_shortcut,
@@ -205,7 +206,7 @@ class GhostModuleV3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.short_conv is None:
             return self._ghost(x)
-        res = self.short_conv(F.avg_pool2d(x, kernel_size=2, stride=2))
+        res = self.short_conv(dfc_pool(x))
         if fast_inference(res):
             return dfc_gate_(self._ghost(x), res)
         return dfc_gate(self._ghost(x), res)

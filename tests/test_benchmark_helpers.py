@@ -1,4 +1,6 @@
-"""The shared timing/counting helpers in ``ghost_backbones.benchmark``."""
+"""The shared timing/counting helpers in ``ghost_backbones.benchmark`` and the backbone benchmark CLI."""
+
+import json
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from ghost_backbones.benchmark import (
     count_params,
     find_device,
     format_table,
+    main,
     measure_latency,
     parse_img_size,
     torch_threads,
@@ -86,3 +89,49 @@ def test_format_table_aligns_and_marks_missing() -> None:
     assert lines[0] == "| name | val |"
     assert lines[2] == "| x    | 1.2 |"
     assert lines[3] == "| long | -   |"
+
+
+def test_benchmark_cli_json(capsys) -> None:
+    rows = main(
+        ["--models", "ghostnet:deploy,ghostnet_100", "--batch-size", "1", "--img-size", "64x48"]
+        + ["--iters", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["config"]["img_size"] == [64, 48] and report["config"]["threads"] == 1
+    assert [r["model"] for r in report["results"]] == ["ghostnet:deploy", "ghostnet_100"]
+    deployed, baseline = rows
+    assert baseline["speedup_vs_timm"] == 1.0
+    assert deployed["params_m"] == pytest.approx(5.18, abs=0.01)
+    assert deployed["gmacs"] == pytest.approx(baseline["gmacs"], rel=1e-3) and deployed["gmacs"] > 0
+    assert deployed["images_per_s"] == pytest.approx(1000.0 / deployed["median_ms"])
+
+
+def test_benchmark_cli_table(capsys) -> None:
+    main(["--models", "ghostnetv3:fused", "--batch-size", "1", "--img-size", "64", "--iters", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "| ghostnetv3:fused |" in out and "images/s" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (
+            ["--models", "ghostnet:int8"],
+            "model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got 'ghostnet:int8'",
+        ),
+        (["--models", "resnet9000"], "unknown model 'resnet9000'"),
+        (["--models", ","], "--models is empty"),
+        (["--models", "ghostnet", "--repeats", "0"], "repeats must be >= 1, got 0"),
+        (["--models", "ghostnet", "--img-size", "big"], "image size must look like 224 or 800x1333"),
+    ],
+)
+def test_benchmark_cli_rejects(argv: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        main(argv + ["--iters", "1", "--warmup", "0", "--img-size", "32"] if "--img-size" not in argv else argv)
+
+
+def test_cuda_requested_without_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="--device cuda requested but torch.cuda.is_available"):
+        main(["--models", "ghostnet", "--device", "cuda", "--iters", "1", "--img-size", "32"])

@@ -7,7 +7,7 @@ from timm.utils import reparameterize_model
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-import ghost_backbones  # noqa: F401  (registers the models)
+import ghost_backbones
 from ghost_backbones.benchmark import count_macs, count_params, torch_threads
 from ghost_backbones.blocks import GhostBottleneck, GhostModule, GhostModuleV2, dfc_gate, dfc_gate_
 from ghost_backbones.norm import fuse_conv_norm
@@ -159,3 +159,18 @@ def test_inplace_dfc_gate_matches_reference(size: tuple) -> None:
     out = torch.randn(2, 4, *size)
     res = torch.randn(2, 4, size[0] // 2, size[1] // 2)
     assert torch.equal(dfc_gate_(out.clone(), res.clone()), dfc_gate(out, res))
+
+
+@pytest.mark.parametrize("features_only", [False, True])
+def test_deploy_channels_last(features_only: bool) -> None:
+    model = randomize_norms(timm.create_model("ghostnetv2", width=0.5, features_only=features_only)).eval()
+    fast = ghost_backbones.deploy(model)
+    assert fast.model.conv_stem.weight.is_contiguous(memory_format=torch.channels_last) if features_only else True
+    outs, refs = _outputs(fast, X), _outputs(model, X)
+    for got, expected in zip(outs, refs):
+        assert got.shape == expected.shape and _rel_err(got, expected) <= 1e-4
+    if features_only:
+        assert all(o.is_contiguous(memory_format=torch.channels_last) for o in outs)
+    in_place = model.convert_to_deploy(channels_last=False)
+    assert in_place is model and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert _rel_err(_outputs(model, X)[0], refs[0]) <= 1e-4

@@ -316,3 +316,10 @@ def test_grad_checkpointing_same_gradients(features_only: bool) -> None:
     assert (model.model if features_only else model).grad_checkpointing
     for a, b in zip(plain, checkpointed):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ghostnetv2", "ghostnetv3"])
+def test_too_small_input_for_dfc_attention(name: str) -> None:
+    model = timm.create_model(name, width=0.5).eval()
+    with pytest.raises(ValueError, match=r"DFC attention needs feature maps of at least 2x2, got \(1, 1\)"):
+        model(torch.rand(1, 3, 32, 32))
