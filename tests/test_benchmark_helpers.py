@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ghost_backbones.benchmark import (
+    benchmark_models,
     count_macs,
     count_params,
     find_device,
@@ -135,3 +136,10 @@ def test_cuda_requested_without_gpu() -> None:
         pytest.skip("a GPU is present")
     with pytest.raises(ValueError, match="--device cuda requested but torch.cuda.is_available"):
         main(["--models", "ghostnet", "--device", "cuda", "--iters", "1", "--img-size", "32"])
+
+
+def test_cpu_timer_and_bad_timer(capsys) -> None:
+    rows = main(["--models", "ghostnet", "--img-size", "64", "--batch-size", "1", "--iters", "2", "--timer", "cpu"])
+    assert "timer=cpu" in capsys.readouterr().out and rows[0]["median_ms"] >= 0
+    with pytest.raises(ValueError, match=r"timer must be one of \['cpu', 'wall'\], got 'gpu'"):
+        benchmark_models(["ghostnet"], img_size=(64, 64), iters=1, warmup=0, repeats=1, timer="gpu")
