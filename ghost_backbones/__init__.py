@@ -12,8 +12,9 @@ Examples::
 torch.Size([960, 7, 7])]
 """
 
-from . import ghostnetv2, ghostnetv3
-from .ghostnet import GHOSTNET_STAGES, BlockSpec, GhostNet, GhostNetFeatures, checkpoint_filter_fn, deploy
+from . import ghostnet, ghostnetv2, ghostnetv3
+from .builder import checkpoint_filter_fn
+from .model import GHOSTNET_STAGES, BlockSpec, GhostNet, GhostNetFeatures, deploy
 from .norm import resolve_norm_layer
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "GhostNetFeatures",
     "checkpoint_filter_fn",
     "deploy",
+    "ghostnet",
     "ghostnetv2",
     "ghostnetv3",
     "resolve_norm_layer",

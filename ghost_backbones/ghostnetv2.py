@@ -1,6 +1,6 @@
 """GhostNetV2 (Tang et al., NeurIPS 2022): GhostNet with DFC attention, the ``ghostnetv2`` timm entrypoint.
 
-The model class is :class:`ghost_backbones.ghostnet.GhostNet` with ``version='v2'``: from the third bottleneck on,
+The model class is :class:`ghost_backbones.model.GhostNet` with ``version='v2'``: from the third bottleneck on,
 the expansion Ghost module is multiplied by a DFC (decoupled fully connected) attention map
 (:class:`ghost_backbones.blocks.GhostModuleV2`).
 """
@@ -11,16 +11,17 @@ from typing import Any
 
 from timm.models import generate_default_cfgs, register_model
 
-from .ghostnet import GhostNet, _cfg, _create_ghostnet
+from .builder import create_ghostnet, pretrained_cfg
+from .model import GhostNet
 
 __all__: list[str] = []
 
 default_cfgs = generate_default_cfgs(
     {
-        "ghostnetv2.w100_in1k": _cfg(hf_hub_id="timm/ghostnetv2_100.in1k"),
-        "ghostnetv2.w130_in1k": _cfg(hf_hub_id="timm/ghostnetv2_130.in1k"),
-        "ghostnetv2.w160_in1k": _cfg(hf_hub_id="timm/ghostnetv2_160.in1k"),
-        "ghostnetv2.untrained": _cfg(),
+        "ghostnetv2.w100_in1k": pretrained_cfg(hf_hub_id="timm/ghostnetv2_100.in1k"),
+        "ghostnetv2.w130_in1k": pretrained_cfg(hf_hub_id="timm/ghostnetv2_130.in1k"),
+        "ghostnetv2.w160_in1k": pretrained_cfg(hf_hub_id="timm/ghostnetv2_160.in1k"),
+        "ghostnetv2.untrained": pretrained_cfg(),
     }
 )
 
@@ -32,13 +33,13 @@ def ghostnetv2(pretrained: bool = False, width: float | None = None, **kwargs: A
     Args:
         pretrained: load ImageNet weights (timm's ``ghostnetv2_{100,130,160}.in1k``).
         width: channel multiplier.
-        **kwargs: :class:`~ghost_backbones.ghostnet.GhostNet` arguments, and timm's ``features_only``,
+        **kwargs: :class:`~ghost_backbones.model.GhostNet` arguments, and timm's ``features_only``,
             ``out_indices``, ``pretrained_cfg_overlay``.
 
     Examples::
 
         >>> import timm, torch
-        >>> timm.create_model("ghostnetv2", width=1.3, num_classes=5)(torch.rand(1, 3, 64, 64)).shape
+        >>> timm.create_model("ghostnetv2", width=1.3, num_classes=5).eval()(torch.rand(1, 3, 64, 64)).shape
         torch.Size([1, 5])
     """
-    return _create_ghostnet("ghostnetv2", "v2", pretrained=pretrained, width=width, **kwargs)
+    return create_ghostnet("ghostnetv2", "v2", pretrained=pretrained, width=width, **kwargs)

@@ -1,6 +1,6 @@
 """GhostNetV3 (Liu et al., 2024): re-parameterisable GhostNet, the ``ghostnetv3`` timm entrypoint.
 
-The model class is :class:`ghost_backbones.ghostnet.GhostNet` with ``version='v3'``: every Ghost module and strided
+The model class is :class:`ghost_backbones.model.GhostNet` with ``version='v3'``: every Ghost module and strided
 depthwise conv trains as parallel conv + norm branches (:mod:`ghost_backbones.rep_blocks`), and
 ``timm.utils.reparameterize_model`` merges them into single convs for deployment.
 """
@@ -11,14 +11,15 @@ from typing import Any
 
 from timm.models import generate_default_cfgs, register_model
 
-from .ghostnet import GhostNet, _cfg, _create_ghostnet
+from .builder import create_ghostnet, pretrained_cfg
+from .model import GhostNet
 
 __all__: list[str] = []
 
 default_cfgs = generate_default_cfgs(
     {
-        "ghostnetv3.w100_in1k": _cfg(hf_hub_id="timm/ghostnetv3_100.in1k"),
-        "ghostnetv3.untrained": _cfg(),
+        "ghostnetv3.w100_in1k": pretrained_cfg(hf_hub_id="timm/ghostnetv3_100.in1k"),
+        "ghostnetv3.untrained": pretrained_cfg(),
     }
 )
 
@@ -30,7 +31,7 @@ def ghostnetv3(pretrained: bool = False, width: float | None = None, **kwargs: A
     Args:
         pretrained: load ImageNet weights (timm's ``ghostnetv3_100.in1k``).
         width: channel multiplier.
-        **kwargs: :class:`~ghost_backbones.ghostnet.GhostNet` arguments, and timm's ``features_only``,
+        **kwargs: :class:`~ghost_backbones.model.GhostNet` arguments, and timm's ``features_only``,
             ``out_indices``, ``pretrained_cfg_overlay``.
 
     Examples::
@@ -42,4 +43,4 @@ def ghostnetv3(pretrained: bool = False, width: float | None = None, **kwargs: A
         >>> torch.allclose(deployed(x), model(x), rtol=1e-4, atol=1e-5)
         True
     """
-    return _create_ghostnet("ghostnetv3", "v3", pretrained=pretrained, width=width, **kwargs)
+    return create_ghostnet("ghostnetv3", "v3", pretrained=pretrained, width=width, **kwargs)

@@ -174,3 +174,18 @@ def test_deploy_channels_last(features_only: bool) -> None:
     in_place = model.convert_to_deploy(channels_last=False)
     assert in_place is model and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert _rel_err(_outputs(model, X)[0], refs[0]) <= 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", VERSIONS)
+def test_deploy_on_cuda_fp16_channels_last(name: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    model = randomize_norms(timm.create_model(name, features_only=True)).eval()
+    expected = _outputs(model, X)
+    fast = ghost_backbones.deploy(model).cuda()
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+        got = fast(X.cuda().contiguous(memory_format=torch.channels_last))
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape
+        assert _rel_err(g.float().cpu(), e) <= 2e-2

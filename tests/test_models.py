@@ -12,10 +12,11 @@ from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import ghost_backbones
-from ghost_backbones import blocks, norm, rep_blocks
+from ghost_backbones import blocks, builder, ghostnetv2, ghostnetv3, norm, rep_blocks
 from ghost_backbones import ghostnet as ghostnet_module
+from ghost_backbones import model as model_module
 from ghost_backbones.benchmark import count_macs, count_params, torch_threads
-from ghost_backbones.ghostnet import GhostNet
+from ghost_backbones.model import GhostNet
 
 VERSIONS = ["ghostnet", "ghostnetv2", "ghostnetv3"]
 X = torch.rand(2, 3, 64, 64)
@@ -42,13 +43,16 @@ def test_registered_without_touching_timm_names() -> None:
         "assert all(after[n] is fn for n, fn in before.items()), 'timm entrypoint replaced';"
         "assert {'ghostnet', 'ghostnetv2', 'ghostnetv3'} <= set(timm.list_models('ghostnet*'));"
         "assert type(timm.create_model('ghostnet_100')).__module__ == 'timm.models.ghostnet';"
-        "assert type(timm.create_model('ghostnet')).__module__ == 'ghost_backbones.ghostnet'"
+        "assert type(timm.create_model('ghostnet')).__module__ == 'ghost_backbones.model'"
     )
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("module", [ghostnet_module, blocks, rep_blocks, norm, ghost_backbones])
+@pytest.mark.parametrize(
+    "module",
+    [ghostnet_module, ghostnetv2, ghostnetv3, model_module, builder, blocks, rep_blocks, norm, ghost_backbones],
+)
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
