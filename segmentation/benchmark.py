@@ -2,14 +2,15 @@
 
 ``python -m segmentation.benchmark`` times, at 520x520 by default, DeepLabV3 / DeepLabV3+ / FCN / LR-ASPP on a
 dilated GhostNet next to ``deeplabv3_mobilenet_v3_large`` and ``lraspp_mobilenet_v3_large`` (random weights,
-21 classes, eval mode, no auxiliary head). Models are timed in interleaved rounds so a busy machine slows all of
-them alike; the table reports each model's median over rounds and its latency relative to its MobileNetV3
-counterpart (DeepLabV3 / DeepLabV3+ / FCN -> ``deeplabv3_mobilenet_v3_large``, LR-ASPP ->
-``lraspp_mobilenet_v3_large``).
+21 classes, eval mode, no auxiliary head). Models are timed in interleaved rounds so a busy machine slows all
+of them alike; the table reports each model's median over rounds, its fastest call (on a shared machine the
+least disturbed one), and both relative to its MobileNetV3 counterpart (DeepLabV3 / DeepLabV3+ / FCN ->
+``deeplabv3_mobilenet_v3_large``, LR-ASPP -> ``lraspp_mobilenet_v3_large``).
 
 Examples::
 
     python -m segmentation.benchmark                      # CPU, 2 threads, 520x520
+    python -m segmentation.benchmark --threads 1 --channels-last
     python -m segmentation.benchmark --device cuda --batch-size 8 --json runs/seg_bench.json
 """
 
@@ -19,6 +20,7 @@ import argparse
 import json
 import platform
 import statistics
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,18 @@ COUNTERPART = {
 }
 
 
+def _thread_cpu_ms(model: torch.nn.Module, x: torch.Tensor, iters: int) -> list[float]:
+    """CPU time of the calling thread per call: with one intra-op thread, the model's compute alone, unaffected by
+    other processes taking turns on the cores (wall-clock latency is not)."""
+    samples = []
+    with torch.inference_mode():
+        for _ in range(iters):
+            start = time.thread_time()
+            model(x)
+            samples.append((time.thread_time() - start) * 1000.0)
+    return samples
+
+
 def benchmark(
     models: Sequence[str] = tuple(COUNTERPART),
     *,
@@ -62,6 +76,7 @@ def benchmark(
     warmup: int = 3,
     iters: int = 10,
     rounds: int = 3,
+    channels_last: bool = False,
 ) -> list[dict[str, Any]]:
     """Time our ``models`` and their torchvision counterparts; one row per model.
 
@@ -77,9 +92,13 @@ def benchmark(
         warmup: untimed calls per model before the first round.
         iters: timed calls per model and round.
         rounds: interleaved rounds; each model's latency is the median of its round medians.
+        channels_last: run every model (and the input) in ``torch.channels_last`` memory format.
 
     Returns:
-        rows with ``model``, ``params_m``, ``gmacs``, ``median_ms``, ``round_ms``, ``vs`` and ``ratio``.
+        rows with ``model``, ``params_m``, ``gmacs``, ``median_ms`` (median of round medians), ``round_ms``,
+        ``best_ms`` (fastest call: the least disturbed by other processes), and for ours ``vs``, ``ratio``
+        (median over the counterpart's) and ``best_ratio``; with ``threads=1`` on CPU also ``cpu_ms`` (median
+        CPU time of the calling thread per call, immune to other processes) and ``cpu_ratio``.
 
     Examples::
 
@@ -93,8 +112,10 @@ def benchmark(
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     dev = resolve_device(device)
+    single_thread = dev.type == "cpu" and threads == 1
     names = list(dict.fromkeys([*models, *(COUNTERPART[m] for m in models)]))
-    x = torch.rand(batch_size, 3, *img_size, device=dev)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.rand(batch_size, 3, *img_size, device=dev).to(memory_format=memory_format)
     built: dict[str, torch.nn.Module] = {}
     rows: dict[str, dict[str, Any]] = {}
     with torch_threads(threads if dev.type == "cpu" else None):
@@ -105,24 +126,35 @@ def benchmark(
                 kwargs["head_channels" if name != "lraspp" else "inter_channels"] = head_channels
                 if name == "fcn":
                     del kwargs["head_channels"]
-            model = create_model(name, **kwargs).eval().to(dev)
+            model = create_model(name, **kwargs).eval().to(dev, memory_format=memory_format)
             built[name] = model
             rows[name] = {
                 "model": name,
                 "params_m": count_params(model) / 1e6,
                 "gmacs": count_macs(model, x[:1]) / 1e9,
                 "round_ms": [],
+                "best_ms": float("inf"),
+                "cpu_samples": [],
             }
             measure_latency(model, x, warmup=warmup, iters=1)
         for _ in tqdm(range(rounds), desc="rounds", leave=False):
             for name in names:
                 stats = measure_latency(built[name], x, warmup=0, iters=iters, batch_size=batch_size)
                 rows[name]["round_ms"].append(stats["median_ms"])
+                rows[name]["best_ms"] = min(rows[name]["best_ms"], stats["min_ms"])
+                if single_thread:
+                    rows[name]["cpu_samples"] += _thread_cpu_ms(built[name], x, iters)
     for row in rows.values():
         row["median_ms"] = statistics.median(row["round_ms"])
+        samples = row.pop("cpu_samples")
+        if samples:
+            row["cpu_ms"] = statistics.median(samples)
     for name in models:
         rows[name]["vs"] = COUNTERPART[name]
         rows[name]["ratio"] = rows[name]["median_ms"] / rows[COUNTERPART[name]]["median_ms"]
+        rows[name]["best_ratio"] = rows[name]["best_ms"] / rows[COUNTERPART[name]]["best_ms"]
+        if "cpu_ms" in rows[name]:
+            rows[name]["cpu_ratio"] = rows[name]["cpu_ms"] / rows[COUNTERPART[name]]["cpu_ms"]
     return list(rows.values())
 
 
@@ -139,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10, help="timed calls per model and round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format for every model")
     p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
     rows = benchmark(
@@ -152,15 +185,20 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         warmup=args.warmup,
         iters=args.iters,
         rounds=args.rounds,
+        channels_last=args.channels_last,
     )
     columns = [
         ("model", "model", ""),
         ("params_m", "params (M)", ".2f"),
         ("gmacs", "GMACs", ".2f"),
-        ("median_ms", "latency (ms)", ".1f"),
+        ("median_ms", "median (ms)", ".1f"),
+        ("best_ms", "best (ms)", ".1f"),
         ("vs", "compared with", ""),
         ("ratio", "ratio", ".2f"),
+        ("best_ratio", "ratio (best)", ".2f"),
     ]
+    if args.threads == 1 and args.device == "cpu":
+        columns += [("cpu_ms", "CPU (ms)", ".1f"), ("cpu_ratio", "ratio (CPU)", ".2f")]
     print(format_table(rows, columns))
     if args.json:
         machine = {"device": args.device, "threads": args.threads, "torch": torch.__version__}

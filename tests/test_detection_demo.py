@@ -1,0 +1,54 @@
+"""The demo pipeline and the speed benchmark, on tiny settings (the real runs take minutes)."""
+
+import json
+
+import pytest
+
+from detection.benchmark import OURS, OURS_FUSED, REFERENCE, benchmark_detectors
+from detection.demo import run_demo
+
+TINY = [
+    "model.min_size=96",
+    "model.max_size=96",
+    "model.width=0.5",
+    "model.fpn_channels=32",
+    "model.box_head_fcs=[64, 64]",
+    "train.epochs=1",
+    "train.eval_every=1",
+    "train.warmup_iters=2",
+    "train.workers=0",
+]
+
+
+def test_demo_generates_trains_evaluates_draws_and_compares(tmp_path, capsys):
+    results = run_demo(tmp_path, num_train=8, num_val=4, image_size=96, overrides=TINY, compare=True, num_drawn=2)
+    assert (tmp_path / "data" / "annotations" / "instances_train2017.json").is_file()
+    assert {"best.pth", "checkpoint.pth", "log.jsonl", "metrics.json"} <= {
+        p.name for p in (tmp_path / "train").iterdir()
+    }
+    assert len(list((tmp_path / "predictions").glob("*.jpg"))) == 2
+    assert (tmp_path / "predictions" / "detections.json").is_file()
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert set(saved) == {"ghostnet_fpn", "mobilenet_v3_large_fpn"}
+    assert saved["ghostnet_fpn"]["bbox"]["AP"] == results["ghostnet_fpn"]["bbox"]["AP"]
+    printed = capsys.readouterr().out
+    assert "Faster R-CNN GhostNet-FPN from scratch on 8 synthetic images: COCO AP" in printed
+    assert "torchvision MobileNetV3-Large-FPN, same data and recipe: COCO AP" in printed
+    assert f"predictions: {tmp_path / 'predictions'}" in printed
+
+
+def test_benchmark_rows_and_ratios():
+    rows = benchmark_detectors(img_size=(96, 96), num_classes=4, warmup=0, iters=1, repeats=1)
+    by_name = {r["model"]: r for r in rows}
+    assert list(by_name) == [OURS, OURS_FUSED, REFERENCE]
+    assert by_name[REFERENCE]["infer_vs_reference"] == 1.0 and by_name[REFERENCE]["train_vs_reference"] == 1.0
+    assert by_name[OURS]["params_m"] < by_name[REFERENCE]["params_m"]
+    assert all(r["infer_ms"] > 0 for r in rows) and by_name[OURS_FUSED]["train_step_ms"] is None
+    assert by_name[OURS]["train_images_per_s"] == pytest.approx(2000.0 / by_name[OURS]["train_step_ms"])
+
+
+def test_benchmark_rejects_bad_settings():
+    with pytest.raises(ValueError, match="use a square image size"):
+        benchmark_detectors(img_size=(96, 128), num_classes=4)
+    with pytest.raises(ValueError, match="train_batch, iters and repeats must be >= 1, got 0, 5, 3"):
+        benchmark_detectors(img_size=(96, 96), num_classes=4, train_batch=0)
