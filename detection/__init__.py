@@ -1,0 +1,31 @@
+"""Object detection with a GhostNet-FPN backbone in torchvision's Faster R-CNN.
+
+Library API::
+
+    >>> import torch
+    >>> from detection import fasterrcnn_ghostnet_fpn
+    >>> model = fasterrcnn_ghostnet_fpn(num_classes=91, min_size=320, max_size=320).eval()
+    >>> [sorted(d) for d in model([torch.rand(3, 320, 320)])]
+    [['boxes', 'labels', 'scores']]
+
+Entry points: ``python -m detection.train`` (COCO-format training / evaluation), ``python -m detection.predict``,
+``python -m detection.benchmark`` (against torchvision's MobileNetV3-Large-FPN) and ``python -m detection.demo``
+(synthetic data, CPU, a few minutes).
+"""
+
+from .backbone import TimmFPNBackbone, ghostnet_fpn_backbone
+from .coco import CategoryMap, CocoDetection
+from .config import DetectionConfig
+from .evaluate import coco_evaluate
+from .faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+
+__all__ = [
+    "CategoryMap",
+    "CocoDetection",
+    "DetectionConfig",
+    "TimmFPNBackbone",
+    "anchor_generator_for",
+    "coco_evaluate",
+    "fasterrcnn_ghostnet_fpn",
+    "ghostnet_fpn_backbone",
+]

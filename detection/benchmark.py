@@ -8,6 +8,7 @@ Examples::
 
     python -m detection.benchmark                      # 800x800, 91 classes, 2 CPU threads
     python -m detection.benchmark --device cuda --amp --train-batch 8
+    python -m detection.benchmark --profile            # where a training step's time goes (torch.profiler)
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from ghost_backbones.engine import autocast
 from .config import ModelConfig
 from .task import DetectionTask, build_detector
 
-__all__ = ["MobileNetV3FPNTask", "benchmark_detectors", "build_models", "main", "mobilenet_v3_fpn"]
+__all__ = [
+    "MobileNetV3FPNTask",
+    "benchmark_detectors",
+    "build_models",
+    "main",
+    "mobilenet_v3_fpn",
+    "profile_train_step",
+]
 
 OURS = "ghostnet_fpn (ours)"
 OURS_FUSED = "ghostnet_fpn (ours, fused BN)"
@@ -126,6 +134,57 @@ def _synthetic_batch(batch: int, size: tuple[int, int], num_classes: int, device
         labels = torch.randint(1, num_classes, (4,), generator=g)
         targets.append({"boxes": boxes.to(device), "labels": labels.to(device)})
     return images, targets
+
+
+# Operator groups of a training step, by substring of the profiler's op names (self CPU time).
+PROFILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "RoIAlign (fwd + bwd)": ("roi_align",),
+    "linear layers (addmm / mm)": ("aten::addmm", "aten::mm"),
+    "convolutions (fwd + bwd)": ("convolution",),
+}
+
+
+def profile_train_step(
+    model: nn.Module,
+    batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]],
+    *,
+    amp: bool = False,
+    row_limit: int = 10,
+) -> tuple[dict[str, float], str]:
+    """Profile one training step (after one untimed step) with ``torch.profiler`` on the CPU.
+
+    Args:
+        model: a torchvision detection model in training mode.
+        batch: ``(images, targets)``.
+        amp: autocast as in the benchmark.
+        row_limit: rows of the returned table.
+
+    Returns:
+        the share of the step's self CPU time taken by each of :data:`PROFILE_GROUPS` (plus ``"total_ms"``), and
+        the profiler's table of the most expensive operators.
+
+    Examples::
+
+        >>> model = build_models(4, 128, fused=False)[OURS].train()
+        >>> shares, table = profile_train_step(model, _synthetic_batch(1, (128, 128), 4, torch.device("cpu")))
+        >>> 0 < shares["RoIAlign (fwd + bwd)"] < 1
+        True
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    device = next(model.parameters()).device
+    step = _train_step_fn(model, device, amp)
+    step(batch)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(batch)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {
+        group: sum(e.self_cpu_time_total for e in events if any(k in e.key for k in keys)) / total
+        for group, keys in PROFILE_GROUPS.items()
+    }
+    shares["total_ms"] = total / 1000.0
+    return shares, events.table(sort_by="self_cpu_time_total", row_limit=row_limit)
 
 
 def benchmark_detectors(
@@ -231,8 +290,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU")
     parser.add_argument("--no-fused", action="store_true", help="skip the BN-fused variant of ours")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--profile", action="store_true", help="profile one training step of each model instead")
     args = parser.parse_args(argv)
     size = parse_img_size(args.img_size)
+    if args.profile:
+        return _print_profiles(size, args)
     rows = benchmark_detectors(
         img_size=size,
         num_classes=args.num_classes,
@@ -272,6 +334,25 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 ],
             )
         )
+    return rows
+
+
+def _print_profiles(size: tuple[int, int], args: argparse.Namespace) -> list[dict[str, Any]]:
+    dev = torch.device(args.device)
+    rows = []
+    with torch_threads(args.threads if dev.type == "cpu" else None):
+        batch = _synthetic_batch(args.train_batch, size, args.num_classes, dev)
+        for name, model in build_models(args.num_classes, size[0], fused=False).items():
+            shares, table = profile_train_step(model.to(dev).train(), batch, amp=args.amp)
+            rows.append({"model": name, **shares})
+            if not args.json:
+                print(f"{name}: one training step, batch {args.train_batch}, {size[0]}x{size[1]}\n{table}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        columns = [("model", "detector", ""), ("total_ms", "profiled self CPU ms", ".0f")]
+        columns += [(g, g, ".0%") for g in PROFILE_GROUPS]
+        print(format_table(rows, columns))
     return rows
 
 

@@ -101,7 +101,9 @@ def test_benchmark_cli_json(capsys) -> None:
     assert report["config"]["img_size"] == [64, 48] and report["config"]["threads"] == 1
     assert [r["model"] for r in report["results"]] == ["ghostnet:deploy", "ghostnet_100"]
     deployed, baseline = rows
-    assert baseline["speedup_vs_timm"] == 1.0
+    assert baseline["speedup_vs_timm"] == 1.0 and baseline["best_speedup_vs_timm"] == 1.0
+    assert deployed["best_speedup_vs_timm"] == pytest.approx(baseline["best_ms"] / deployed["best_ms"])
+    assert 0 < deployed["best_ms"] <= deployed["median_ms"]
     assert deployed["params_m"] == pytest.approx(5.18, abs=0.01)
     assert deployed["gmacs"] == pytest.approx(baseline["gmacs"], rel=1e-3) and deployed["gmacs"] > 0
     assert deployed["images_per_s"] == pytest.approx(1000.0 / deployed["median_ms"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from detection.benchmark import OURS, OURS_FUSED, REFERENCE, benchmark_detectors
+from detection.benchmark import OURS, OURS_FUSED, PROFILE_GROUPS, REFERENCE, benchmark_detectors, main
 from detection.demo import run_demo
 
 TINY = [
@@ -52,3 +52,13 @@ def test_benchmark_rejects_bad_settings():
         benchmark_detectors(img_size=(96, 128), num_classes=4)
     with pytest.raises(ValueError, match="train_batch, iters and repeats must be >= 1, got 0, 5, 3"):
         benchmark_detectors(img_size=(96, 96), num_classes=4, train_batch=0)
+
+
+def test_profile_reports_operator_shares(capsys):
+    rows = main(["--profile", "--img-size", "96", "--num-classes", "4", "--train-batch", "1"])
+    assert [r["model"] for r in rows] == [OURS, REFERENCE]
+    for row in rows:
+        shares = [row[g] for g in PROFILE_GROUPS]
+        assert all(0.0 < s < 1.0 for s in shares) and sum(shares) < 1.0 and row["total_ms"] > 0
+    printed = capsys.readouterr().out
+    assert "Self CPU" in printed and "RoIAlign (fwd + bwd)" in printed
