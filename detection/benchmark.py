@@ -26,7 +26,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, fasterrcnn_mobilenet_v3_large_fpn
 
 from ghost_backbones.benchmark import count_params, format_table, measure_latency, parse_img_size, torch_threads
-from ghost_backbones.engine import autocast
+from ghost_backbones.engine import apply_overrides, autocast
 
 from .config import ModelConfig
 from .task import DetectionTask, build_detector
@@ -80,20 +80,24 @@ class MobileNetV3FPNTask(DetectionTask):
         return mobilenet_v3_fpn(m.num_classes, m.min_size, m.max_size, _skip_resize=True)
 
 
-def build_models(num_classes: int, size: int, *, fused: bool = True) -> dict[str, nn.Module]:
+def build_models(
+    num_classes: int, size: int, *, fused: bool = True, overrides: Sequence[str] = ()
+) -> dict[str, nn.Module]:
     """Our default detector (``ModelConfig()``), optionally its BN-fused copy, and the torchvision reference.
 
     Args:
         num_classes: classes including the background.
         size: ``min_size`` and ``max_size`` of both (square inputs of this side are not resized).
         fused: add our detector with the backbone's conv+BN fused by ``timm.utils.reparameterize_model``.
+        overrides: ``KEY=VALUE`` changes to our :class:`~detection.config.ModelConfig` (e.g. ``fpn_channels=256``)
+            for ablations.
 
     Examples::
 
         >>> sorted(build_models(4, 128, fused=False))
         ['ghostnet_fpn (ours)', 'mobilenet_v3_large_fpn (torchvision)']
     """
-    cfg = ModelConfig(min_size=size, max_size=size)
+    cfg = apply_overrides(ModelConfig(min_size=size, max_size=size), overrides)
     models = {OURS: build_detector(cfg, num_classes)}
     if fused:
         from timm.utils import reparameterize_model
@@ -199,6 +203,7 @@ def benchmark_detectors(
     repeats: int = 3,
     amp: bool = False,
     fused: bool = True,
+    overrides: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Inference latency and training step time of our detector and torchvision's MobileNetV3-FPN.
 
@@ -214,6 +219,7 @@ def benchmark_detectors(
         warmup, iters, repeats: see above.
         amp: autocast (float16 + GradScaler on CUDA, bfloat16 on CPU).
         fused: also time our detector with the backbone's BN fused (inference only).
+        overrides: ``KEY=VALUE`` changes to our model's config (see :func:`build_models`).
 
     Returns:
         One row per model: ``model``, ``params_m``, ``infer_ms``, ``train_step_ms``, ``train_images_per_s``,
@@ -233,7 +239,10 @@ def benchmark_detectors(
     if img_size[0] != img_size[1]:
         raise ValueError(f"use a square image size (both models resize to min_size = max_size), got {img_size}")
     with torch_threads(threads if dev.type == "cpu" else None):
-        models = {name: m.to(dev) for name, m in build_models(num_classes, img_size[0], fused=fused).items()}
+        models = {
+            name: m.to(dev)
+            for name, m in build_models(num_classes, img_size[0], fused=fused, overrides=overrides).items()
+        }
         image = [torch.rand(3, *img_size).to(dev)]
         batch = _synthetic_batch(train_batch, img_size, num_classes, dev)
         rows = {
@@ -290,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU")
     parser.add_argument("--no-fused", action="store_true", help="skip the BN-fused variant of ours")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--opts", nargs="+", default=[], metavar="KEY=VALUE", help="change our model's config, e.g. fpn_channels=256"
+    )
     parser.add_argument("--profile", action="store_true", help="profile one training step of each model instead")
     args = parser.parse_args(argv)
     size = parse_img_size(args.img_size)
@@ -306,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         repeats=args.repeats,
         amp=args.amp,
         fused=not args.no_fused,
+        overrides=args.opts,
     )
     setup = dict(
         img_size=list(size),
@@ -314,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         threads=args.threads,
         train_batch=args.train_batch,
         amp=args.amp,
+        opts=" ".join(args.opts) or None,
         torch=torch.__version__,
     )
     if args.json:
@@ -342,7 +356,7 @@ def _print_profiles(size: tuple[int, int], args: argparse.Namespace) -> list[dic
     rows = []
     with torch_threads(args.threads if dev.type == "cpu" else None):
         batch = _synthetic_batch(args.train_batch, size, args.num_classes, dev)
-        for name, model in build_models(args.num_classes, size[0], fused=False).items():
+        for name, model in build_models(args.num_classes, size[0], fused=False, overrides=args.opts).items():
             shares, table = profile_train_step(model.to(dev).train(), batch, amp=args.amp)
             rows.append({"model": name, **shares})
             if not args.json:

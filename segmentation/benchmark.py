@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ghost_backbones import deploy as ghost_deploy
 from ghost_backbones.benchmark import (
     count_macs,
     count_params,
@@ -77,6 +78,7 @@ def benchmark(
     iters: int = 10,
     rounds: int = 3,
     channels_last: bool = False,
+    deploy: bool = False,
 ) -> list[dict[str, Any]]:
     """Time our ``models`` and their torchvision counterparts; one row per model.
 
@@ -93,6 +95,8 @@ def benchmark(
         iters: timed calls per model and round.
         rounds: interleaved rounds; each model's latency is the median of its round medians.
         channels_last: run every model (and the input) in ``torch.channels_last`` memory format.
+        deploy: inference form: ours through :func:`ghost_backbones.deploy` (norms folded, channels-last weights),
+            torchvision's with channels-last weights (their fastest form without extra tooling); NCHW input.
 
     Returns:
         rows with ``model``, ``params_m``, ``gmacs``, ``median_ms`` (median of round medians), ``round_ms``,
@@ -127,6 +131,8 @@ def benchmark(
                 if name == "fcn":
                     del kwargs["head_channels"]
             model = create_model(name, **kwargs).eval().to(dev, memory_format=memory_format)
+            if deploy:
+                model = ghost_deploy(model) if name in COUNTERPART else model.to(memory_format=torch.channels_last)
             built[name] = model
             rows[name] = {
                 "model": name,
@@ -172,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--iters", type=int, default=10, help="timed calls per model and round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format for every model")
+    p.add_argument(
+        "--deploy",
+        action="store_true",
+        help="inference form: ours fused + channels-last (ghost_backbones.deploy), torchvision's channels-last",
+    )
     p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
     rows = benchmark(
@@ -186,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         iters=args.iters,
         rounds=args.rounds,
         channels_last=args.channels_last,
+        deploy=args.deploy,
     )
     columns = [
         ("model", "model", ""),

@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-from detection.benchmark import OURS, OURS_FUSED, PROFILE_GROUPS, REFERENCE, benchmark_detectors, main
+from detection.benchmark import (
+    OURS,
+    OURS_FUSED,
+    PROFILE_GROUPS,
+    REFERENCE,
+    benchmark_detectors,
+    build_models,
+    main,
+)
 from detection.demo import run_demo
+from ghost_backbones.engine import ConfigError
 
 TINY = [
     "model.min_size=96",
@@ -62,3 +71,12 @@ def test_profile_reports_operator_shares(capsys):
         assert all(0.0 < s < 1.0 for s in shares) and sum(shares) < 1.0 and row["total_ms"] > 0
     printed = capsys.readouterr().out
     assert "Self CPU" in printed and "RoIAlign (fwd + bwd)" in printed
+
+
+def test_benchmark_overrides_change_only_our_model():
+    models = build_models(4, 96, fused=False, overrides=["fpn_channels=64", "box_batch_size_per_image=32"])
+    assert models[OURS].backbone.out_channels == 64
+    assert models[OURS].roi_heads.fg_bg_sampler.batch_size_per_image == 32
+    assert models[REFERENCE].backbone.out_channels == 256
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['fpn_chanels'\]"):
+        build_models(4, 96, fused=False, overrides=["fpn_chanels=64"])

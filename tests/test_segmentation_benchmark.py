@@ -18,6 +18,14 @@ def test_rows_and_ratios(capsys: pytest.CaptureFixture) -> None:
     assert "| lraspp " in capsys.readouterr().out
 
 
+def test_deploy_fuses_ours_and_keeps_theirs() -> None:
+    rows = benchmark.benchmark(["lraspp"], img_size=(64, 64), warmup=0, iters=1, rounds=1, deploy=True)
+    ours, theirs = rows
+    # Folding BatchNorm into the convolutions removes the norms' affine parameters from ours only.
+    plain = benchmark.benchmark(["lraspp"], img_size=(64, 64), warmup=0, iters=1, rounds=1)
+    assert ours["params_m"] < plain[0]["params_m"] and theirs["params_m"] == plain[1]["params_m"]
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
