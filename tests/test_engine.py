@@ -13,6 +13,7 @@ import torch
 
 from ghost_backbones.engine import (
     ConfigError,
+    DataError,
     NonFiniteLossError,
     TrainConfig,
     apply_overrides,
@@ -112,6 +113,23 @@ def test_run_cli_prints_error_without_traceback(tmp_path, capsys):
     code = run_cli(main, ["--opts", "train.nope=1"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "train.nope" in err and "Traceback" not in err
+
+
+class _BadImages(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        raise DataError(f"images/{index}.jpg: cannot identify image file (corrupt or not an image)")
+
+
+def test_run_cli_unwraps_errors_raised_in_dataloader_workers(capsys):
+    def main(argv):
+        next(iter(torch.utils.data.DataLoader(_BadImages(), num_workers=1)))
+
+    assert run_cli(main, []) == 2
+    err = capsys.readouterr().err
+    assert err == "error: images/0.jpg: cannot identify image file (corrupt or not an image)\n"
 
 
 # -------------------------------------------------------------- schedule

@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from .config import load_config, parse_override
 from .errors import ConfigError, DataError, NonFiniteLossError
 
-__all__ = ["build_parser", "parse_config", "run_cli", "COMMON_FLAGS"]
+__all__ = ["build_parser", "parse_config", "run_cli", "user_message", "COMMON_FLAGS"]
 
 T = TypeVar("T")
 
@@ -87,15 +88,37 @@ def parse_config(
     return load_config(cls, args.config, overrides)
 
 
+def user_message(error: BaseException) -> str:
+    r"""The message of ``error`` without the worker traceback a DataLoader worker wraps around it.
+
+    An exception raised in a ``DataLoader`` worker (``workers > 0``) is re-raised in the main process with the same
+    type but the message ``"Caught DataError in DataLoader worker process 0.\nOriginal Traceback ..."``; the user's
+    message is what follows the traceback's last ``DataError: `` (or ``package.module.DataError: ``) line.
+
+    Examples::
+
+        >>> user_message(DataError("Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most "
+        ...                        "recent call last):\n  File ...\nDataError: a.jpg: cannot read"))
+        'a.jpg: cannot read'
+    """
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    # The traceback's last line names the type, qualified by its module unless it is a builtin.
+    lines = list(re.finditer(rf"^(?:[\w.]+\.)?{re.escape(type(error).__name__)}: ", text, flags=re.MULTILINE))
+    return text[lines[-1].end() :].strip() if lines else text
+    return text
+
+
 def run_cli(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
     """Run ``main(argv)``; user errors print ``error: ...`` (no traceback) and give exit code 2 (1 for divergence)."""
     try:
         main(argv)
     except (ConfigError, DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {user_message(e)}", file=sys.stderr)
         return 2
     except NonFiniteLossError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {user_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; resume with --resume auto (same --output-dir)", file=sys.stderr)
