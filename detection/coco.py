@@ -89,7 +89,7 @@ def load_coco_annotations(path: str | Path) -> dict[str, Any]:
     Examples::
 
         >>> data = load_coco_annotations("data/annotations/instances_val2017.json")  # doctest: +SKIP
-        >>> sorted(data)
+        >>> sorted(data)  # doctest: +SKIP
         ['annotations', 'categories', 'images']
     """
     path = Path(path)
@@ -203,8 +203,8 @@ class CocoDetection(Dataset):
     Examples::
 
         >>> ds = CocoDetection("data/val2017", "data/annotations/instances_val2017.json")  # doctest: +SKIP
-        >>> image, target = ds[0]
-        >>> sorted(target)
+        >>> image, target = ds[0]  # doctest: +SKIP
+        >>> sorted(target)  # doctest: +SKIP
         ['boxes', 'image_id', 'labels']
     """
 

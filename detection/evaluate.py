@@ -29,9 +29,9 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
     Examples::
 
         >>> out = {"boxes": torch.tensor([[10.0, 20.0, 30.0, 60.0]]), "labels": torch.tensor([2]),
-        ...        "scores": torch.tensor([0.9])}
+        ...        "scores": torch.tensor([0.75])}
         >>> to_coco_results(5, out, CategoryMap((1, 3), ("a", "b")))
-        [{'image_id': 5, 'category_id': 3, 'bbox': [10.0, 20.0, 20.0, 40.0], 'score': 0.9}]
+        [{'image_id': 5, 'category_id': 3, 'bbox': [10.0, 20.0, 20.0, 40.0], 'score': 0.75}]
     """
     boxes = output["boxes"].detach().float().cpu()
     xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
@@ -64,7 +64,7 @@ def coco_evaluate(
         ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "area": 16,
         ...                        "iscrowd": 0}]}
         >>> det = [{"image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "score": 0.9}]
-        >>> coco_evaluate(gt, det, [1], verbose=False)["bbox"]["AP"]
+        >>> round(coco_evaluate(gt, det, [1], verbose=False)["bbox"]["AP"], 6)
         1.0
     """
     from pycocotools.coco import COCO

@@ -42,7 +42,7 @@ def load_detector(weights: str | Path) -> tuple[FasterRCNN, CategoryMap]:
     Examples::
 
         >>> model, categories = load_detector("runs/frcnn/best.pth")  # doctest: +SKIP
-        >>> categories.names
+        >>> categories.names  # doctest: +SKIP
         ('circle', 'square', 'triangle')
     """
     state = load_checkpoint(weights)

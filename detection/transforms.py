@@ -32,7 +32,7 @@ def detection_transforms(
         >>> from PIL import Image
         >>> from torchvision import tv_tensors
         >>> image = Image.new("RGB", (64, 32))
-        >>> boxes = tv_tensors.BoundingBoxes([[0, 0, 16, 16]], format="XYXY", canvas_size=(32, 64))
+        >>> boxes = tv_tensors.BoundingBoxes([[0.0, 0.0, 16.0, 16.0]], format="XYXY", canvas_size=(32, 64))
         >>> out, target = detection_transforms(True, min_sizes=[64], hflip_prob=1.0)(
         ...     image, {"boxes": boxes, "labels": torch.tensor([1])})
         >>> print(tuple(out.shape), target["boxes"].tolist())

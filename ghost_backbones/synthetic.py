@@ -381,7 +381,8 @@ def make_shapes_coco(
 
     Examples::
 
-        >>> root = make_shapes_coco("data/shapes_coco", num_train=8, num_val=4, image_size=(128, 192))
+        >>> import tempfile
+        >>> root = make_shapes_coco(f"{tempfile.mkdtemp()}/shapes_coco", num_train=8, num_val=4, image_size=(128, 192))
         >>> val = json.loads((root / "annotations" / "instances_val2017.json").read_text())
         >>> print(len(val["images"]), [(c["id"], c["name"]) for c in val["categories"]])
         4 [(1, 'circle'), (3, 'square'), (7, 'triangle')]
@@ -468,7 +469,8 @@ def make_shapes_voc(
 
     Examples::
 
-        >>> root = make_shapes_voc("data/shapes_voc", num_train=8, num_val=4, image_size=128)
+        >>> import tempfile
+        >>> root = make_shapes_voc(f"{tempfile.mkdtemp()}/shapes_voc", num_train=8, num_val=4, image_size=128)
         >>> from torchvision.datasets import VOCSegmentation
         >>> image, mask = VOCSegmentation(str(root), year="2012", image_set="val")[0]
         >>> print(len(VOCSegmentation(str(root), year="2012", image_set="trainval")), image.size, mask.mode)
@@ -526,8 +528,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     Examples::
 
-        >>> root = main(["coco", "--output", "data/cli_coco", "--num-train", "8", "--num-val", "4", "--crowd"])
-        wrote shapes dataset in COCO layout (8 train + 4 val images) to data/cli_coco
+        >>> import tempfile
+        >>> out = f"{tempfile.mkdtemp()}/cli_coco"
+        >>> root = main(["coco", "--output", out, "--num-train", "8", "--crowd"])  # doctest: +ELLIPSIS
+        wrote shapes dataset in COCO layout (8 train + 16 val images) to .../cli_coco
     """
     parser = argparse.ArgumentParser(
         prog="python -m ghost_backbones.synthetic",

@@ -40,6 +40,7 @@ class NamedFeatures(nn.Module):
 
     Examples::
 
+        >>> import timm, torch
         >>> body = timm.create_model("ghostnet", features_only=True, out_indices=(2, 4))
         >>> features = NamedFeatures(body, ["aux", "out"])
         >>> list(features(torch.rand(1, 3, 64, 64)))

@@ -5,8 +5,10 @@ an error listing the valid ones (see `ghost_backbones.engine.load_config`).
 
 Examples::
 
+    >>> import torch
     >>> from ghost_backbones.engine import load_config
-    >>> cfg = load_config(SegmentationConfig, "configs/deeplabv3_ghostnet_voc.yaml", ["model.output_stride=8"])
+    >>> cfg = load_config(SegmentationConfig, "configs/deeplabv3_ghostnet_voc.yaml",
+    ...                   ["model.output_stride=8", "model.pretrained_backbone=false"])
     >>> cfg.model.name, cfg.model.output_stride, cfg.train.lr_scheduler
     ('deeplabv3', 8, 'poly')
     >>> build_model(cfg.model)(torch.rand(1, 3, 64, 64))["out"].shape

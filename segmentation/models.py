@@ -93,6 +93,7 @@ def deeplabv3_ghostnet(
 
     Examples::
 
+        >>> import torch
         >>> deeplabv3_ghostnet(num_classes=3, width=0.5, output_stride=8)(torch.rand(2, 3, 64, 64))["out"].shape
         torch.Size([2, 3, 64, 64])
     """
@@ -134,6 +135,7 @@ def deeplabv3plus_ghostnet(
 
     Examples::
 
+        >>> import torch
         >>> deeplabv3plus_ghostnet(num_classes=3, width=0.5)(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 3, 64, 64])
     """
@@ -171,6 +173,7 @@ def fcn_ghostnet(
 
     Examples::
 
+        >>> import torch
         >>> fcn_ghostnet(num_classes=3, width=0.5)(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 3, 64, 64])
     """
@@ -204,6 +207,7 @@ def lraspp_ghostnet(
 
     Examples::
 
+        >>> import torch
         >>> lraspp_ghostnet(num_classes=3, width=0.5)(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 3, 64, 64])
     """
@@ -250,6 +254,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
 
     Examples::
 
+        >>> import torch
         >>> create_model("lraspp", num_classes=21, width=0.5)(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 21, 64, 64])
     """

@@ -4,8 +4,10 @@ An interrupted write therefore never leaves a truncated ``checkpoint.pth`` behin
 
 Examples::
 
-    >>> save_checkpoint("out/checkpoint.pth", {"model": model.state_dict(), "epoch": 3})
-    >>> load_checkpoint("out/checkpoint.pth")["epoch"]
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.pth")
+    >>> _ = save_checkpoint(path, {"model": {}, "epoch": 3})
+    >>> load_checkpoint(path)["epoch"]
     3
 """
 

@@ -3,7 +3,7 @@
 Examples::
 
     >>> parser = build_parser("Train Faster R-CNN GhostNet-FPN on COCO")
-    >>> parser.add_argument("--min-size", type=int)
+    >>> _ = parser.add_argument("--min-size", type=int)
     >>> cfg = parse_config(DetectionConfig, parser, ["--epochs", "2", "--opts", "train.lr=0.01"],
     ...                    extra_flags={"min_size": "model.min_size"})  # doctest: +SKIP
 """

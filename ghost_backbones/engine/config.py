@@ -8,15 +8,11 @@ Examples::
 
     >>> from dataclasses import dataclass, field
     >>> @dataclass
-    ... class Model:
-    ...     width: float = 1.0
-    >>> @dataclass
     ... class Recipe:
-    ...     model: Model = field(default_factory=Model)
     ...     train: TrainConfig = field(default_factory=TrainConfig)
-    >>> cfg = load_config(Recipe, None, ["model.width=1.3", "train.lr_steps=[8, 11]"])
-    >>> cfg.model.width, cfg.train.lr_steps
-    (1.3, [8, 11])
+    >>> cfg = load_config(Recipe, None, ["train.epochs=3", "train.lr_steps=[8, 11]"])
+    >>> cfg.train.epochs, cfg.train.lr_steps
+    (3, [8, 11])
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 Examples::
 
-    >>> log = JsonlLogger("out/log.jsonl")
+    >>> import tempfile
+    >>> path = f"{tempfile.mkdtemp()}/log.jsonl"
+    >>> log = JsonlLogger(path)
     >>> log.write({"type": "train", "epoch": 0, "iter": 20, "loss": 1.25})
-    >>> read_jsonl("out/log.jsonl")[-1]["loss"]
+    >>> read_jsonl(path)[-1]["loss"]
     1.25
 """
 
