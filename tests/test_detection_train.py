@@ -120,8 +120,11 @@ def test_coco_recipe_loads():
 def test_distributed_two_processes_merge_evaluation(coco_root, tmp_path):
     """torchrun with 2 CPU processes (gloo): each rank evaluates half the images, the metrics cover all of them."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    # One image per evaluation batch: a batch is padded to its largest image, so batches made of other images
+    # (each rank takes every other one) would change the detections slightly.
+    one = ["data.val_batch_size=1"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
-           "-m", "detection.train", *args(coco_root, tmp_path / "ddp", epochs=1)]  # fmt: skip
+           "-m", "detection.train", *args(coco_root, tmp_path / "ddp", epochs=1, opts=one)]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
@@ -129,7 +132,14 @@ def test_distributed_two_processes_merge_evaluation(coco_root, tmp_path):
     start = next(r for r in read_jsonl(tmp_path / "ddp" / "log.jsonl") if r["type"] == "start")
     assert start["world_size"] == 2
     single = main(
-        args(coco_root, tmp_path / "single", "--test-only", "--resume", str(tmp_path / "ddp" / "checkpoint.pth"))
+        args(
+            coco_root,
+            tmp_path / "single",
+            "--test-only",
+            "--resume",
+            str(tmp_path / "ddp" / "checkpoint.pth"),
+            opts=one,
+        )
     )
     assert single["bbox"]["AP"] == pytest.approx(ddp["bbox"]["AP"], abs=1e-6)
     assert single["bbox"]["AR100"] == pytest.approx(ddp["bbox"]["AR100"], abs=1e-6)
