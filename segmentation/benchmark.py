@@ -52,18 +52,6 @@ COUNTERPART = {
 }
 
 
-def _thread_cpu_ms(model: torch.nn.Module, x: torch.Tensor, iters: int) -> list[float]:
-    """CPU time of the calling thread per call: with one intra-op thread, the model's compute alone, unaffected by
-    other processes taking turns on the cores (wall-clock latency is not)."""
-    samples = []
-    with torch.inference_mode():
-        for _ in range(iters):
-            start = time.thread_time()
-            model(x)
-            samples.append((time.thread_time() - start) * 1000.0)
-    return samples
-
-
 def benchmark(
     models: Sequence[str] = tuple(COUNTERPART),
     *,
@@ -140,7 +128,7 @@ def benchmark(
                 "gmacs": count_macs(model, x[:1]) / 1e9,
                 "round_ms": [],
                 "best_ms": float("inf"),
-                "cpu_samples": [],
+                "cpu_round_ms": [],
             }
             measure_latency(model, x, warmup=warmup, iters=1)
         for _ in tqdm(range(rounds), desc="rounds", leave=False):
@@ -149,12 +137,15 @@ def benchmark(
                 rows[name]["round_ms"].append(stats["median_ms"])
                 rows[name]["best_ms"] = min(rows[name]["best_ms"], stats["min_ms"])
                 if single_thread:
-                    rows[name]["cpu_samples"] += _thread_cpu_ms(built[name], x, iters)
+                    # CPU time of the calling thread: with one intra-op thread, the model's compute alone,
+                    # unaffected by other processes taking turns on the cores (wall-clock latency is not).
+                    stats = measure_latency(built[name], x, warmup=0, iters=iters, timer=time.thread_time)
+                    rows[name]["cpu_round_ms"].append(stats["median_ms"])
     for row in rows.values():
         row["median_ms"] = statistics.median(row["round_ms"])
-        samples = row.pop("cpu_samples")
-        if samples:
-            row["cpu_ms"] = statistics.median(samples)
+        cpu_round_ms = row.pop("cpu_round_ms")
+        if cpu_round_ms:
+            row["cpu_ms"] = statistics.median(cpu_round_ms)
     for name in models:
         rows[name]["vs"] = COUNTERPART[name]
         rows[name]["ratio"] = rows[name]["median_ms"] / rows[COUNTERPART[name]]["median_ms"]
