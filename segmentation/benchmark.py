@@ -89,8 +89,8 @@ def benchmark(
     Returns:
         rows with ``model``, ``params_m``, ``gmacs``, ``median_ms`` (median of round medians), ``round_ms``,
         ``best_ms`` (fastest call: the least disturbed by other processes), and for ours ``vs``, ``ratio``
-        (median over the counterpart's) and ``best_ratio``; with ``threads=1`` on CPU also ``cpu_ms`` (median
-        CPU time of the calling thread per call, immune to other processes) and ``cpu_ratio``.
+        (median over the counterpart's) and ``best_ratio``; with ``threads=1`` on CPU also ``cpu_ms`` (CPU time
+        of the calling thread per call, median of round medians, immune to other processes) and ``cpu_ratio``.
 
     Examples::
 
