@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from ghost_backbones.engine import DataError
+from ghost_backbones.images import read_rgb
 
-__all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations", "read_rgb"]
+__all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations"]
 
 
 @dataclass(frozen=True)
@@ -144,44 +144,6 @@ def load_coco_annotations(path: str | Path) -> dict[str, Any]:
             stacklevel=2,
         )
     return {"images": data["images"], "annotations": kept, "categories": data["categories"]}
-
-
-def read_rgb(path: str | Path, *, expected_size: tuple[int, int] | None = None) -> Image.Image:
-    """Open an image as RGB (grayscale, palette, RGBA, CMYK converted) with its EXIF orientation applied.
-
-    Raises ``DataError`` naming the file when it is missing, unreadable or corrupt.
-
-    Args:
-        path: the image file.
-        expected_size: ``(width, height)`` an annotation file gives for it. COCO boxes are in stored-pixel
-            coordinates, so the EXIF orientation is then applied only when it makes the size match, and a size
-            that matches neither way is an error. ``None`` (photos to predict on): always applied.
-
-    Examples::
-
-        >>> read_rgb("photo.jpg").mode  # doctest: +SKIP
-        'RGB'
-    """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if expected_size is None or image.size != tuple(expected_size):
-                rotated = ImageOps.exif_transpose(image)
-                if expected_size is not None and rotated.size != tuple(expected_size):
-                    raise DataError(
-                        f"{path}: image is {image.size[0]}x{image.size[1]} but its annotation file says "
-                        f"{expected_size[0]}x{expected_size[1]}"
-                    )
-                image = rotated
-            if image.mode == "P" and "transparency" in image.info:
-                image = image.convert("RGBA")
-            return image.convert("RGB")
-    except DataError:
-        raise
-    except FileNotFoundError as e:
-        raise DataError(f"{path}: image file not found") from e
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot read image ({e})") from e
 
 
 class CocoDetection(Dataset):

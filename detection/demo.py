@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ghost_backbones.engine import apply_overrides, fit, load_config, run_cli
+from ghost_backbones.images import list_images
 from ghost_backbones.synthetic import make_shapes_coco
 
 from .config import DetectionConfig
-from .predict import list_images, load_detector, predict_images
+from .predict import load_detector, predict_images
 from .task import DetectionTask
 
 __all__ = ["DEMO_RECIPE", "main", "run_demo"]

@@ -22,15 +22,14 @@ from torchvision.utils import draw_bounding_boxes
 from tqdm import tqdm
 
 from ghost_backbones.engine import config_from_dict, load_checkpoint, resolve_device, run_cli
+from ghost_backbones.images import list_images, read_rgb
 
-from .coco import CategoryMap, read_rgb
+from .coco import CategoryMap
 from .config import DetectionConfig
 from .evaluate import to_coco_results
 from .task import build_detector
 
-__all__ = ["IMAGE_SUFFIXES", "draw_detections", "list_images", "load_detector", "main", "predict_images"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+__all__ = ["draw_detections", "load_detector", "main", "predict_images"]
 
 
 def load_detector(weights: str | Path) -> tuple[FasterRCNN, CategoryMap]:
@@ -56,28 +55,6 @@ def load_detector(weights: str | Path) -> tuple[FasterRCNN, CategoryMap]:
     model = build_detector(cfg.model, cfg.model.num_classes or categories.num_classes)
     model.load_state_dict(state["model"])
     return model.eval(), categories
-
-
-def list_images(source: str | Path) -> list[Path]:
-    """The image files of ``source``: the file itself, or a folder's images (sorted, not recursive).
-
-    Args:
-        source: an image file or a folder.
-
-    Examples::
-
-        >>> list_images("photos/")  # doctest: +SKIP
-        [PosixPath('photos/a.jpg'), PosixPath('photos/b.png')]
-    """
-    source = Path(source)
-    if source.is_file():
-        return [source]
-    if not source.is_dir():
-        raise FileNotFoundError(f"input not found: {source}")
-    images = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-    return images
 
 
 def draw_detections(

@@ -23,15 +23,14 @@ from PIL import Image
 from torch import nn
 
 from ghost_backbones.engine import DataError, config_from_dict, load_checkpoint, progress, resolve_device, run_cli
+from ghost_backbones.images import list_images
 from ghost_backbones.synthetic import voc_palette
 
 from .config import SegmentationConfig, build_model
 from .task import predict_logits
 from .transforms import SegmentationEvalTransform
 
-__all__ = ["load_model", "predict_mask", "colorize", "overlay", "find_images", "predict_paths", "main"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+__all__ = ["load_model", "predict_mask", "colorize", "overlay", "predict_paths", "main"]
 
 
 def load_model(weights: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SegmentationConfig]:
@@ -108,28 +107,6 @@ def overlay(image: Image.Image, mask: np.ndarray, alpha: float = 0.5) -> Image.I
     return Image.composite(blended, photo, keep)
 
 
-def find_images(path: str | Path) -> list[Path]:
-    """``[path]`` for an image file, or the images (by suffix, sorted) directly in a folder.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist, or the folder holds no image.
-
-    Examples::
-
-        >>> [p.name for p in find_images("photos")]  # doctest: +SKIP
-        ['a.jpg', 'b.png']
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"input not found: {path}")
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
-    return images
-
-
 def predict_paths(
     model: nn.Module,
     images: Sequence[Path],
@@ -187,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     """
     args = get_parser().parse_args(argv)
     device = resolve_device(args.device)
-    images = find_images(args.input)
+    images = list_images(args.input)
     model, cfg = load_model(args.weights, device)
     base_size = cfg.data.base_size if args.base_size is None else args.base_size
     written = predict_paths(model, images, args.output_dir, base_size, device, args.alpha)

@@ -8,11 +8,12 @@ import torch
 from PIL import Image
 from torchvision import tv_tensors
 
-from detection.coco import CategoryMap, CocoDetection, load_coco_annotations, read_rgb
+from detection.coco import CategoryMap, CocoDetection, load_coco_annotations
 from detection.sampler import GroupedBatchSampler
 from detection.task import collate
 from detection.transforms import detection_transforms
 from ghost_backbones.engine import DataError
+from ghost_backbones.images import read_rgb
 
 CATEGORIES = [{"id": 7, "name": "triangle"}, {"id": 1, "name": "circle"}, {"id": 3, "name": "square"}]
 

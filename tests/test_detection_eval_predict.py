@@ -8,8 +8,9 @@ from PIL import Image
 
 from detection.coco import CategoryMap
 from detection.evaluate import STAT_NAMES, coco_evaluate, to_coco_results
-from detection.predict import list_images, load_detector, main
+from detection.predict import load_detector, main
 from ghost_backbones.engine import run_cli
+from ghost_backbones.images import list_images
 
 GT = {
     "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],

@@ -154,7 +154,7 @@ def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.Captur
     torch.save({"epoch": 1}, tmp_path / "plain.pth")
     cases = [
         (["--weights", weights, "--input", str(tmp_path / "missing.jpg")], "error: input not found: "),
-        (["--weights", weights, "--input", str(tmp_path / "empty")], "error: no images (.jpg"),
+        (["--weights", weights, "--input", str(tmp_path / "empty")], "error: no image files (.jpg"),
         (["--weights", weights, "--input", str(tmp_path / "bad")], f"{tmp_path / 'bad' / 'broken.jpg'}: cannot read"),
         (["--weights", str(tmp_path / "plain.pth"), "--input", str(tmp_path / "bad")], "not a training checkpoint"),
         (["--weights", str(tmp_path / "none.pth"), "--input", str(tmp_path / "bad")], "checkpoint not found"),
