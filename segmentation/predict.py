@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ghost_backbones.engine import DataError, config_from_dict, load_checkpoint, progress, resolve_device, run_cli
-from ghost_backbones.images import list_images
+from ghost_backbones.engine import config_from_dict, load_checkpoint, progress, resolve_device, run_cli
+from ghost_backbones.images import list_images, read_rgb
 from ghost_backbones.synthetic import voc_palette
 
 from .config import SegmentationConfig, build_model
@@ -129,11 +129,7 @@ def predict_paths(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in progress(images, desc="predict"):
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except (OSError, ValueError, SyntaxError) as e:
-            raise DataError(f"{path}: cannot read image ({e})") from e
+        image = read_rgb(path)  # EXIF orientation applied: phone photos come out upright
         mask = predict_mask(model, image, base_size, device)
         colorize(mask).save(out / f"{path.stem}.png")
         overlay(image, mask, alpha).save(out / f"{path.stem}_overlay.jpg", quality=90)

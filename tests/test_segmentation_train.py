@@ -146,6 +146,15 @@ def test_predict_writes_palette_masks_and_overlays(trained: Path, voc_root: Path
     np.testing.assert_array_equal(np.array(Image.open(single[0])), np.array(mask))
 
 
+def test_predict_reads_exif_rotated_photos_upright(trained: Path, tmp_path: Path) -> None:
+    model, cfg = predict.load_model(trained / "best.pth")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: stored 40x30, displayed rotated 90 degrees clockwise as 30x40
+    Image.new("RGB", (40, 30), (90, 120, 200)).save(tmp_path / "phone.jpg", exif=exif)
+    mask_png, overlay_jpg = predict.predict_paths(model, [tmp_path / "phone.jpg"], tmp_path / "out", 64)
+    assert Image.open(mask_png).size == (30, 40) and Image.open(overlay_jpg).size == (30, 40)
+
+
 def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     weights = str(trained / "best.pth")
     (tmp_path / "empty").mkdir()
