@@ -31,7 +31,7 @@ lint: $(VENV)/.dev
 	$(PY) -m ruff format --check .
 
 bench: $(VENV)/.base
-	$(PY) -m ghost_backbones.benchmark
+	$(PY) -m ghost_backbones.bench
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -13,11 +13,11 @@ Entry points: ``python -m detection.train`` (COCO-format training / evaluation),
 (synthetic data, CPU, a few minutes).
 """
 
-from .backbone import TimmFPNBackbone, ghostnet_fpn_backbone
-from .coco import CategoryMap, CocoDetection
 from .config import DetectionConfig
+from .data.coco import CategoryMap, CocoDetection
 from .evaluate import coco_evaluate
-from .faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+from .fpn import TimmFPNBackbone, ghostnet_fpn_backbone
+from .models.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
 
 __all__ = [
     "CategoryMap",

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, fasterrcnn_mobilenet_v3_large_fpn
 
-from ghost_backbones.benchmark import count_params, format_table, measure_latency, parse_img_size, torch_threads
+from ghost_backbones.bench import count_params, format_table, measure_latency, parse_img_size, torch_threads
 from ghost_backbones.engine import apply_overrides, autocast
 
 from .config import ModelConfig

@@ -7,14 +7,14 @@ from typing import Any
 
 from ghost_backbones.engine import TrainConfig
 
-from .faster_rcnn import FRCNN_DEFAULTS
+from .models.faster_rcnn import FRCNN_DEFAULTS
 
 __all__ = ["DataConfig", "DetectionConfig", "ModelConfig"]
 
 
 @dataclass
 class ModelConfig:
-    """Faster R-CNN GhostNet-FPN options (see :func:`detection.faster_rcnn.fasterrcnn_ghostnet_fpn`).
+    """Faster R-CNN GhostNet-FPN options (see :func:`detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`).
 
     Args:
         name: timm backbone (``ghostnet``, ``ghostnetv2``, ``ghostnetv3`` or any ``features_only`` model).

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ghost_backbones.data.images import list_images
+from ghost_backbones.data.synthetic import make_shapes_coco
 from ghost_backbones.engine import apply_overrides, fit, load_config, run_cli
-from ghost_backbones.images import list_images
-from ghost_backbones.synthetic import make_shapes_coco
 
 from .config import DetectionConfig
 from .predict import load_detector, predict_images

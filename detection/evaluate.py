@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .coco import CategoryMap
+from .data.coco import CategoryMap
 
 __all__ = ["STAT_NAMES", "coco_evaluate", "to_coco_results"]
 

@@ -21,11 +21,11 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.utils import draw_bounding_boxes
 from tqdm import tqdm
 
+from ghost_backbones.data.images import list_images, read_rgb
 from ghost_backbones.engine import config_from_dict, load_checkpoint, resolve_device, run_cli
-from ghost_backbones.images import list_images, read_rgb
 
-from .coco import CategoryMap
 from .config import DetectionConfig
+from .data.coco import CategoryMap
 from .evaluate import to_coco_results
 from .task import build_detector
 

@@ -12,12 +12,12 @@ from torchvision.models.detection import FasterRCNN
 
 from ghost_backbones.engine import DataError, Task, distributed, load_checkpoint, progress
 
-from .coco import CategoryMap, CocoDetection
 from .config import DetectionConfig, ModelConfig
+from .data.coco import CategoryMap, CocoDetection
+from .data.sampler import GroupedBatchSampler
+from .data.transforms import detection_transforms
 from .evaluate import coco_evaluate, to_coco_results
-from .faster_rcnn import fasterrcnn_ghostnet_fpn
-from .sampler import GroupedBatchSampler
-from .transforms import detection_transforms
+from .models.faster_rcnn import fasterrcnn_ghostnet_fpn
 
 __all__ = ["DetectionTask", "build_detector", "collate"]
 

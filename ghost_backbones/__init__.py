@@ -1,7 +1,12 @@
-"""GhostNet V1/V2/V3 backbones registered in timm.
+"""GhostNet V1/V2/V3 backbones registered in timm, and the shared machinery of the detection and segmentation tasks.
 
 ``import ghost_backbones`` registers the timm models ``ghostnet``, ``ghostnetv2`` and ``ghostnetv3`` (keyword
-``width``); timm's own ``ghostnet_100``, ``ghostnetv2_*``, ``ghostnetv3_*`` are left untouched.
+``width``); timm's own ``ghostnet_100``, ``ghostnetv2_*``, ``ghostnetv3_*`` are left untouched. The entrypoints are
+importable too: ``from ghost_backbones import ghostnet``.
+
+Layout: ``models/`` (the networks; imports only torch and timm), ``engine/`` (training machinery shared by the
+tasks), ``data/`` (image reading, synthetic COCO / VOC datasets), ``bench/`` (timing harness and the backbone
+benchmark, ``python -m ghost_backbones.bench``).
 
 Examples::
 
@@ -10,12 +15,20 @@ Examples::
     >>> [f.shape[1:] for f in model(torch.rand(1, 3, 224, 224))]
     [torch.Size([16, 112, 112]), torch.Size([24, 56, 56]), torch.Size([40, 28, 28]), torch.Size([112, 14, 14]), \
 torch.Size([960, 7, 7])]
+    >>> ghost_backbones.ghostnet(width=0.5).num_features
+    480
 """
 
-from . import ghostnet, ghostnetv2, ghostnetv3
-from .builder import checkpoint_filter_fn
-from .model import GHOSTNET_STAGES, BlockSpec, GhostNet, GhostNetFeatures, deploy
-from .norm import resolve_norm_layer
+from .models import (
+    GHOSTNET_STAGES,
+    BlockSpec,
+    GhostNet,
+    GhostNetFeatures,
+    checkpoint_filter_fn,
+    deploy,
+    resolve_norm_layer,
+)
+from .models.entrypoints import ghostnet, ghostnetv2, ghostnetv3
 
 __all__ = [
     "GHOSTNET_STAGES",

@@ -13,7 +13,7 @@ Entry points: ``python -m segmentation.train`` (VOC training / evaluation), ``py
 ``python -m segmentation.demo`` (synthetic data, CPU, a few minutes).
 """
 
-from .heads import DeepLabV3Plus
+from .data.voc import VOC_CLASSES, VOCSegmentation
 from .metrics import ConfusionMatrix
 from .models import (
     MODELS,
@@ -23,7 +23,7 @@ from .models import (
     fcn_ghostnet,
     lraspp_ghostnet,
 )
-from .voc import VOC_CLASSES, VOCSegmentation
+from .models.heads import DeepLabV3Plus
 
 __all__ = [
     "ConfusionMatrix",

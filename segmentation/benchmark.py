@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from ghost_backbones import deploy as ghost_deploy
-from ghost_backbones.benchmark import (
+from ghost_backbones.bench import (
     count_macs,
     count_params,
     format_table,

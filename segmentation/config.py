@@ -24,8 +24,8 @@ from torch import nn
 
 from ghost_backbones.engine import ConfigError, TrainConfig
 
+from .data.voc import VOC_CLASSES
 from .models import DEFAULT_HEAD_CHANNELS, MODELS, create_model
-from .voc import VOC_CLASSES
 
 __all__ = ["ModelConfig", "DataConfig", "SegmentationTrainConfig", "SegmentationConfig", "build_model", "model_kwargs"]
 

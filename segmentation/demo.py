@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ghost_backbones.benchmark import format_table, torch_threads
+from ghost_backbones.bench import format_table, torch_threads
+from ghost_backbones.data.synthetic import make_shapes_voc
 from ghost_backbones.engine import fit, load_config, run_cli
 from ghost_backbones.engine.config import parse_override
-from ghost_backbones.synthetic import make_shapes_voc
 
 from .config import SegmentationConfig
+from .data.voc import VOCSegmentation
 from .predict import load_model, predict_paths
 from .task import SegmentationTask
-from .voc import VOCSegmentation
 
 __all__ = ["DEMO_CONFIG", "BASELINE", "train_demo_model", "run_demo", "main"]
 

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ghost_backbones.engine import distributed
 
-from .transforms import IGNORE_INDEX
+from .data.transforms import IGNORE_INDEX
 
 __all__ = ["ConfusionMatrix"]
 

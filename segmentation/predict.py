@@ -22,13 +22,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ghost_backbones.data import voc_palette
+from ghost_backbones.data.images import list_images, read_rgb
 from ghost_backbones.engine import config_from_dict, load_checkpoint, progress, resolve_device, run_cli
-from ghost_backbones.images import list_images, read_rgb
-from ghost_backbones.synthetic import voc_palette
 
 from .config import SegmentationConfig, build_model
+from .data.transforms import SegmentationEvalTransform
 from .task import predict_logits
-from .transforms import SegmentationEvalTransform
 
 __all__ = ["load_model", "predict_mask", "colorize", "overlay", "predict_paths", "main"]
 

@@ -20,9 +20,9 @@ from torch.utils.data import Dataset
 from ghost_backbones.engine import Task, distributed, progress
 
 from .config import SegmentationConfig, build_model
+from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
+from .data.voc import VOCSegmentation
 from .metrics import ConfusionMatrix
-from .transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
-from .voc import VOCSegmentation
 
 __all__ = ["SegmentationTask", "segmentation_loss", "predict_logits"]
 

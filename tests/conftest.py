@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ghost_backbones.synthetic import make_shapes_coco, make_shapes_voc
+from ghost_backbones.data.synthetic import make_shapes_coco, make_shapes_voc
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The shared timing/counting helpers in ``ghost_backbones.benchmark`` and the backbone benchmark CLI."""
+"""The shared timing/counting helpers in ``ghost_backbones.bench`` and the backbone benchmark CLI."""
 
 import json
 
@@ -6,17 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from ghost_backbones.benchmark import (
-    benchmark_models,
+from ghost_backbones.bench import (
     count_macs,
     count_params,
     find_device,
     format_table,
-    main,
     measure_latency,
     parse_img_size,
     torch_threads,
 )
+from ghost_backbones.bench.backbone import benchmark_models, main
 
 
 @pytest.mark.parametrize("groups", [1, 4])

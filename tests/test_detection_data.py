@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from torchvision import tv_tensors
 
-from detection.coco import CategoryMap, CocoDetection, load_coco_annotations
-from detection.sampler import GroupedBatchSampler
+from detection.data.coco import CategoryMap, CocoDetection, load_coco_annotations
+from detection.data.sampler import GroupedBatchSampler
+from detection.data.transforms import detection_transforms
 from detection.task import collate
-from detection.transforms import detection_transforms
+from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
-from ghost_backbones.images import read_rgb
 
 CATEGORIES = [{"id": 7, "name": "triangle"}, {"id": 1, "name": "circle"}, {"id": 3, "name": "square"}]
 

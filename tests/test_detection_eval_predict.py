@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from detection.coco import CategoryMap
+from detection.data.coco import CategoryMap
 from detection.evaluate import STAT_NAMES, coco_evaluate, to_coco_results
 from detection.predict import load_detector, main
+from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import run_cli
-from ghost_backbones.images import list_images
 
 GT = {
     "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],

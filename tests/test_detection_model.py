@@ -8,8 +8,8 @@ import torch
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
 
-from detection.backbone import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
-from detection.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+from detection.fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
+from detection.models.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
 
 SMALL = dict(width=0.5, fpn_channels=32)
 

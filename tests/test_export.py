@@ -9,7 +9,7 @@ import torch
 from timm.utils import reparameterize_model
 
 import ghost_backbones  # noqa: F401  (registers the models)
-from ghost_backbones.benchmark import torch_threads
+from ghost_backbones.bench import torch_threads
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -8,10 +8,10 @@ from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import ghost_backbones
-from ghost_backbones.benchmark import count_macs, count_params, torch_threads
-from ghost_backbones.blocks import GhostBottleneck, GhostModule, GhostModuleV2, dfc_gate, dfc_gate_
-from ghost_backbones.norm import fuse_conv_norm
-from ghost_backbones.rep_blocks import GhostBottleneckV3, GhostModuleV3
+from ghost_backbones.bench import count_macs, count_params, torch_threads
+from ghost_backbones.models.blocks import GhostBottleneck, GhostModule, GhostModuleV2, dfc_gate, dfc_gate_
+from ghost_backbones.models.norm import fuse_conv_norm
+from ghost_backbones.models.rep_blocks import GhostBottleneckV3, GhostModuleV3
 
 VERSIONS = ["ghostnet", "ghostnetv2", "ghostnetv3"]
 X = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))

@@ -8,11 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
+from ghost_backbones.data.synthetic import SHAPE_CLASSES, make_shapes_voc
 from ghost_backbones.engine import DataError
-from ghost_backbones.synthetic import SHAPE_CLASSES, make_shapes_voc
+from segmentation.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SegmentationEvalTransform,
+    SegmentationTrainTransform,
+)
+from segmentation.data.voc import VOCSegmentation, read_split, resolve_voc_root
 from segmentation.task import segmentation_loss
-from segmentation.transforms import IMAGENET_MEAN, IMAGENET_STD, SegmentationEvalTransform, SegmentationTrainTransform
-from segmentation.voc import VOCSegmentation, read_split, resolve_voc_root
 
 NUM_CLASSES = 1 + len(SHAPE_CLASSES)
 

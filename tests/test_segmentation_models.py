@@ -15,8 +15,8 @@ from segmentation import (
     fcn_ghostnet,
     lraspp_ghostnet,
 )
-from segmentation.backbone import NamedFeatures, create_feature_backbone
-from segmentation.heads import ASPP_RATES, BatchSafeASPPPooling, DeepLabHead
+from segmentation.models.backbone import NamedFeatures, create_feature_backbone
+from segmentation.models.heads import ASPP_RATES, BatchSafeASPPPooling, DeepLabHead
 
 BUILDERS = {
     "deeplabv3": (deeplabv3_ghostnet, DeepLabV3),

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from ghost_backbones.data import voc_palette
 from ghost_backbones.engine import ConfigError, load_checkpoint, load_config, parse_config, read_jsonl, run_cli
-from ghost_backbones.synthetic import voc_palette
 from segmentation import predict, train
 from segmentation.config import SegmentationConfig, build_model
 from segmentation.demo import run_demo

@@ -12,7 +12,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
-from ghost_backbones.synthetic import (
+from ghost_backbones.data.synthetic import (
     AVAILABLE_SHAPES,
     SHAPE_CATEGORY_IDS,
     SHAPE_CLASSES,
@@ -298,7 +298,7 @@ def test_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture, f
 
 
 def test_cli_as_module(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "ghost_backbones.synthetic", "coco", "--output", str(tmp_path)]
+    command = [sys.executable, "-m", "ghost_backbones.data.synthetic", "coco", "--output", str(tmp_path)]
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [*command, "--num-train", "2", "--num-val", "1", "--crowd"], capture_output=True, text=True, cwd=repo

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import ghost_backbones  # noqa: F401  (registers the models)
-from ghost_backbones.benchmark import torch_threads
+from ghost_backbones.bench import torch_threads
 
 # (timm reference, our model, width)
 PAIRS = [

@@ -12,12 +12,12 @@ Examples::
     >>> raise SystemExit(run_cli(main))  # doctest: +SKIP
 """
 
+from ..errors import ConfigError, DataError, NonFiniteLossError
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli import COMMON_FLAGS, build_parser, parse_config, run_cli
 from .config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config, valid_keys
 from .distributed import resolve_device
-from .errors import ConfigError, DataError, NonFiniteLossError
 from .jsonl import JsonlLogger, read_jsonl, write_json
 from .loop import ShardSampler, autocast, fit, get_metric, progress
 from .schedule import lr_lambda

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from ..errors import ConfigError, DataError, NonFiniteLossError
 from .config import load_config, parse_override
-from .errors import ConfigError, DataError, NonFiniteLossError
 
 __all__ = ["build_parser", "parse_config", "run_cli", "user_message", "COMMON_FLAGS"]
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "TrainConfig",

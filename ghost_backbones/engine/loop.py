@@ -27,10 +27,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from ..errors import ConfigError, NonFiniteLossError
 from . import distributed as du
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_to_dict
-from .errors import ConfigError, NonFiniteLossError
 from .jsonl import JsonlLogger, write_json
 from .schedule import lr_lambda
 from .task import Task

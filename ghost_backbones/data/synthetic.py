@@ -25,8 +25,8 @@ formats the real loaders read, so the same ``--data-path`` code path serves both
 Generation is deterministic for a seed (each image has its own random stream keyed by seed, split and index) and
 uses PIL and numpy only. Command line::
 
-    python -m ghost_backbones.synthetic coco --output data/shapes_coco --num-train 200 --num-val 50
-    python -m ghost_backbones.synthetic voc --output data/shapes_voc --image-size 192,320
+    python -m ghost_backbones.data.synthetic coco --output data/shapes_coco --num-train 200 --num-val 50
+    python -m ghost_backbones.data.synthetic voc --output data/shapes_voc --image-size 192,320
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .palette import voc_palette
+
 __all__ = [
     "AVAILABLE_SHAPES",
     "SHAPE_CATEGORY_IDS",
@@ -50,7 +52,6 @@ __all__ = [
     "main",
     "make_shapes_coco",
     "make_shapes_voc",
-    "voc_palette",
 ]
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle")
@@ -79,31 +80,6 @@ class _Shape:
     mask: np.ndarray
     iscrowd: bool = False
     parts: tuple[list[tuple[float, float]], ...] = ()  # crowd only: the small shapes making up the region
-
-
-def voc_palette() -> list[int]:
-    """Return the standard Pascal VOC colour map as a flat PIL palette.
-
-    Colour ``i`` spreads the bits of ``i`` over the high bits of R, G and B (the VOC devkit's ``labelcolormap``):
-    index 0 is black, 1 is (128, 0, 0), 255 (void) is (224, 224, 192).
-
-    Examples::
-
-        >>> palette = voc_palette()
-        >>> print(len(palette), palette[3:6], palette[3 * 255 : 3 * 256])
-        768 [128, 0, 0] [224, 224, 192]
-    """
-    palette = []
-    for index in range(256):
-        red = green = blue = 0
-        code = index
-        for bit in range(8):
-            red |= ((code >> 0) & 1) << (7 - bit)
-            green |= ((code >> 1) & 1) << (7 - bit)
-            blue |= ((code >> 2) & 1) << (7 - bit)
-            code >>= 3
-        palette.extend((red, green, blue))
-    return palette
 
 
 def _shape_outline(name: str, extent: float, rng: np.random.Generator) -> np.ndarray:
@@ -518,7 +494,7 @@ def _parse_image_size(text: str) -> int | tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """Command line: ``python -m ghost_backbones.synthetic {coco,voc} --output ROOT [options]``.
+    """Command line: ``python -m ghost_backbones.data.synthetic {coco,voc} --output ROOT [options]``.
 
     Args:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
@@ -534,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         wrote shapes dataset in COCO layout (8 train + 16 val images) to .../cli_coco
     """
     parser = argparse.ArgumentParser(
-        prog="python -m ghost_backbones.synthetic",
+        prog="python -m ghost_backbones.data.synthetic",
         description="Write a synthetic shapes dataset in the COCO (detection) or Pascal VOC (segmentation) layout.",
     )
     parser.add_argument("format", choices=("coco", "voc"), help="on-disk layout to write")

@@ -16,7 +16,7 @@ from timm.models import build_model_with_cfg, get_arch_pretrained_cfgs
 from timm.models._builder import resolve_pretrained_cfg
 from torch import nn
 
-from .model import GhostNet, GhostNetFeatures
+from .ghostnet import GhostNet, GhostNetFeatures
 
 __all__ = ["checkpoint_filter_fn", "create_ghostnet", "pretrained_cfg"]
 

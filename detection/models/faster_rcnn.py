@@ -10,7 +10,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from .backbone import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
+from ..fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
 
 __all__ = ["FRCNN_DEFAULTS", "fasterrcnn_ghostnet_fpn", "anchor_generator_for"]
 
@@ -99,7 +99,7 @@ def fasterrcnn_ghostnet_fpn(
     Args:
         num_classes: number of classes including the background (label 0).
         name, width, out_indices, fpn_channels, extra_blocks, fpn_norm, frozen_stages, norm_layer, pretrained:
-            see :func:`detection.backbone.ghostnet_fpn_backbone`.
+            see :func:`detection.fpn.ghostnet_fpn_backbone`.
         anchor_sizes, anchor_scales, aspect_ratios: see :func:`anchor_generator_for`.
         box_head_convs: channels of the 3x3 convolutions of the box head (torchvision's ``FastRCNNConvFCHead``).
         box_head_fcs: widths of its fully connected layers; the last is the representation the predictor reads.

@@ -9,7 +9,7 @@ the ignore label.
 
 Examples::
 
-    >>> from ghost_backbones.synthetic import SHAPE_CLASSES, make_shapes_voc
+    >>> from ghost_backbones.data.synthetic import SHAPE_CLASSES, make_shapes_voc
     >>> import tempfile
     >>> root = make_shapes_voc(f"{tempfile.mkdtemp()}/shapes_voc", num_train=4, num_val=2)
     >>> ds = VOCSegmentation(root, "train", num_classes=1 + len(SHAPE_CLASSES))

@@ -1,9 +1,6 @@
-"""Timing and counting helpers, and the backbone benchmark CLI.
+"""The backbone benchmark: our GhostNets (unfused, fused, deploy form) beside timm's ghostnet_100 and MobileNetV3.
 
-The helpers (``measure_latency``, ``count_macs``, ``count_params``, ``parse_img_size``, ``torch_threads``,
-``format_table``) are shared with ``detection/benchmark.py`` and ``segmentation/benchmark.py``.
-
-Run ``python -m ghost_backbones.benchmark --help`` for the CLI.
+Run ``python -m ghost_backbones.bench --help``.
 """
 
 from __future__ import annotations
@@ -11,251 +8,18 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-__all__ = [
-    "benchmark_models",
-    "build_benchmark_model",
-    "count_macs",
-    "count_params",
-    "find_device",
-    "format_table",
-    "main",
-    "measure_latency",
-    "parse_img_size",
-    "torch_threads",
-]
+from .timing import count_macs, count_params, format_table, measure_latency, parse_img_size, torch_threads
 
+__all__ = ["BASELINE", "DEFAULT_MODELS", "benchmark_models", "build_benchmark_model", "main"]
 
-def count_params(model: nn.Module) -> int:
-    """Count the parameters of ``model`` (shared parameters once).
-
-    Args:
-        model: any module.
-
-    Examples::
-
-        >>> count_params(torch.nn.Linear(10, 5))
-        55
-    """
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model: Callable[..., Any], inputs: Any) -> int:
-    """Count multiply-accumulates of one forward pass with ``torch.utils.flop_counter``.
-
-    The count is ``FLOPs / 2`` as reported by :class:`~torch.utils.flop_counter.FlopCounterMode` (convolutions,
-    matrix products, attention); element-wise ops (BN, activations, adds) are not counted, as in the papers.
-    ``model`` is called as ``model(inputs)`` under ``torch.no_grad()``; put it in eval mode first.
-
-    Args:
-        model: module or callable taking ``inputs`` as its single argument.
-        inputs: a tensor, or whatever single argument ``model`` takes (e.g. a list of images).
-
-    Examples::
-
-        >>> conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
-        >>> count_macs(conv, torch.rand(1, 3, 10, 10))  # 8 * 100 outputs * 27 MACs
-        21600
-    """
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(inputs)
-    return counter.get_total_flops() // 2
-
-
-def _first_tensor(obj: Any) -> torch.Tensor | None:
-    if isinstance(obj, torch.Tensor):
-        return obj
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    if isinstance(obj, (list, tuple)):
-        for item in obj:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    return None
-
-
-def find_device(inputs: Any) -> torch.device:
-    """Return the device of the first tensor found in ``inputs`` (nested lists/tuples/dicts), else CPU.
-
-    Args:
-        inputs: a tensor or a nested container of tensors.
-
-    Examples::
-
-        >>> find_device([{"a": torch.zeros(1)}])
-        device(type='cpu')
-    """
-    tensor = _first_tensor(inputs)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def measure_latency(
-    fn: Callable[[Any], Any],
-    inputs: Any,
-    warmup: int = 10,
-    iters: int = 50,
-    batch_size: int | None = None,
-    progress: bool = False,
-    desc: str = "timing",
-    timer: Callable[[], float] = time.perf_counter,
-) -> dict[str, float]:
-    """Time ``fn(inputs)`` under ``torch.inference_mode()`` and return latency statistics.
-
-    Each of the ``iters`` timed calls is measured separately with ``time.perf_counter`` (CUDA is synchronized
-    before and after each call when ``inputs`` live on a GPU), so the median is robust to other processes
-    stealing the CPU now and then.
-
-    Args:
-        fn: callable run as ``fn(inputs)``; wrap multi-argument calls in a lambda.
-        inputs: the single argument passed to ``fn``.
-        warmup: untimed calls first (allocator, oneDNN/cuDNN autotuning).
-        iters: timed calls, at least 1.
-        batch_size: images per call; adds ``images_per_s`` (from the median) to the result.
-        progress: show a tqdm bar over warmup + timed calls.
-        desc: tqdm label.
-        timer: clock in seconds; ``time.perf_counter`` (wall, the default) or ``time.process_time`` (CPU time of
-            this process: robust when other jobs share the cores, see ``--timer cpu`` of the CLI).
-
-    Returns:
-        ``dict(median_ms, mean_ms, min_ms, max_ms, p90_ms, std_ms, iters[, images_per_s])``.
-
-    Examples::
-
-        >>> stats = measure_latency(torch.nn.Conv2d(3, 8, 3), torch.rand(2, 3, 32, 32), warmup=1, iters=5,
-        ...                         batch_size=2)
-        >>> sorted(stats)
-        ['images_per_s', 'iters', 'max_ms', 'mean_ms', 'median_ms', 'min_ms', 'p90_ms', 'std_ms']
-    """
-    if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    if iters < 1:
-        raise ValueError(f"iters must be >= 1, got {iters}")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = find_device(inputs)
-    times_ms: list[float] = []
-    bar = tqdm(total=warmup + iters, desc=desc, disable=not progress, leave=False)
-    with torch.inference_mode():
-        for _ in range(warmup):
-            fn(inputs)
-            bar.update()
-        _synchronize(device)
-        for _ in range(iters):
-            start = timer()
-            fn(inputs)
-            _synchronize(device)
-            times_ms.append((timer() - start) * 1000.0)
-            bar.update()
-    bar.close()
-    ordered = sorted(times_ms)
-    median = statistics.median(ordered)
-    stats = {
-        "median_ms": median,
-        "mean_ms": statistics.fmean(ordered),
-        "min_ms": ordered[0],
-        "max_ms": ordered[-1],
-        "p90_ms": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))],
-        "std_ms": statistics.pstdev(ordered),
-        "iters": float(iters),
-    }
-    if batch_size is not None:
-        stats["images_per_s"] = batch_size * 1000.0 / median
-    return stats
-
-
-def parse_img_size(value: str | int | Sequence[int]) -> tuple[int, int]:
-    """Parse an image size given as ``224``, ``"224"``, ``"800x1333"`` (H x W) or ``(H, W)``.
-
-    Args:
-        value: the size; a single number means a square image.
-
-    Examples::
-
-        >>> parse_img_size("800x1333"), parse_img_size(224)
-        ((800, 1333), (224, 224))
-    """
-    if isinstance(value, int):
-        size: tuple[int, ...] = (value, value)
-    elif isinstance(value, str):
-        parts = value.lower().replace("*", "x").split("x")
-        try:
-            size = tuple(int(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"image size must look like 224 or 800x1333 (HxW), got {value!r}") from None
-        if len(size) == 1:
-            size = (size[0], size[0])
-    else:
-        size = tuple(int(v) for v in value)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"image size must be one or two positive integers (HxW), got {value!r}")
-    return size[0], size[1]
-
-
-@contextlib.contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Temporarily set ``torch.set_num_threads`` (``None`` leaves it unchanged).
-
-    Args:
-        num_threads: intra-op threads to use inside the block, >= 1.
-
-    Examples::
-
-        >>> with torch_threads(1):
-        ...     torch.get_num_threads()
-        1
-    """
-    if num_threads is None:
-        yield
-        return
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
-    """Render ``rows`` as a GitHub-markdown table.
-
-    Args:
-        rows: one dict per row.
-        columns: ``(key, header, format_spec)`` triples, e.g. ``("median_ms", "ms", ".1f")``; missing keys print ``-``.
-
-    Examples::
-
-        >>> print(format_table([{"m": "a", "ms": 1.234}], [("m", "model", ""), ("ms", "ms", ".1f")]))
-        | model | ms  |
-        |-------|-----|
-        | a     | 1.2 |
-    """
-    header = [title for _, title, _ in columns]
-    body = [["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in columns] for row in rows]
-    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *body)]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(header, widths)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(cell.ljust(w) for cell, w in zip(cells, widths)) + " |" for cells in body]
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------- backbone CLI
 DEFAULT_MODELS = (
     "ghostnet",
     "ghostnet:fused",
@@ -412,7 +176,7 @@ def _parse_args(argv: Sequence[str] | None) -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m ghost_backbones.benchmark",
+        prog="python -m ghost_backbones.bench",
         description="Latency of our GhostNets (unfused and fused) next to timm's ghostnet_100, ghostnetv3_100 and "
         "mobilenetv3_large_100, on the same input in the same run.",
     )

@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
-from ghost_backbones.images import read_rgb
 
 __all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations"]
 
@@ -156,7 +156,7 @@ class CocoDetection(Dataset):
     Args:
         image_dir: folder holding the ``file_name`` of every image.
         annotation_file: the COCO instances JSON (checked by :func:`load_coco_annotations`).
-        transforms: callable on ``(PIL image, target)`` (see :func:`detection.transforms.detection_transforms`).
+        transforms: callable on ``(PIL image, target)`` (see :func:`detection.data.transforms.detection_transforms`).
         categories: the label mapping; ``None`` builds it from the file's categories.
         skip_bad_images: an unreadable image gives a warning with a count instead of an error; in training another
             image is returned in its place, in evaluation ``None`` (the collate function drops it).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from .engine.errors import DataError
+from ..errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "read_rgb"]
 
