@@ -1,4 +1,7 @@
-"""Synthetic shapes datasets: real COCO / VOC formats, geometry consistency, determinism, CLI and input checks."""
+"""Synthetic shapes datasets: real COCO / VOC formats, geometry consistency, determinism, CLI and input checks.
+
+The VOC detection layout has its own file, ``test_synthetic_voc_detection.py``.
+"""
 
 import json
 import re
@@ -12,18 +15,17 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
+from ghost_backbones.data.palette import voc_palette
 from ghost_backbones.data.synthetic import (
     AVAILABLE_SHAPES,
     SHAPE_CATEGORY_IDS,
     SHAPE_CLASSES,
-    _place,
-    _rasterise,
-    _shape_outline,
     main,
     make_shapes_coco,
     make_shapes_voc,
-    voc_palette,
+    make_shapes_voc_detection,
 )
+from ghost_backbones.data.synthetic.scenes import place, rasterise, shape_outline
 
 SPLITS = ("train", "val")
 TINY = {"num_train": 3, "num_val": 2, "image_size": (48, 80)}
@@ -88,12 +90,12 @@ def test_coco_boxes_inside_images_and_match_masks(coco_root: Path, split: str) -
 
 @pytest.mark.parametrize("shape", AVAILABLE_SHAPES)
 def test_pixels_follow_pycocotools_polygon_convention(shape: str) -> None:
-    # image, VOC mask and COCO area all come from _rasterise: it must agree with pycocotools' decoding of the polygon
+    # image, VOC mask and COCO area all come from rasterise: it must agree with pycocotools' decoding of the polygon
     # (a half-pixel shift of the pixel-centre convention gives 6-15% mismatch; the right one about 1%)
     rng, mismatched, total = np.random.default_rng(0), 0, 0
     for _ in range(40):
-        polygon = _place(_shape_outline(shape, rng.uniform(8, 40), rng), (80, 64), rng)
-        ours = _rasterise(polygon, (80, 64))
+        polygon = place(shape_outline(shape, rng.uniform(8, 40), rng), (80, 64), rng)
+        ours = rasterise(polygon, (80, 64))
         rle = coco_mask.frPyObjects([[c for point in polygon for c in point]], 64, 80)
         reference = coco_mask.decode(rle)[:, :, 0].astype(bool)
         mismatched, total = mismatched + (ours ^ reference).sum(), total + reference.sum()
@@ -198,7 +200,7 @@ def test_voc_loads_in_torchvision(voc_root: Path) -> None:
 # ------------------------------------------------------------------------------------------ determinism and sizes
 
 
-@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc])
+@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc, make_shapes_voc_detection])
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path, make) -> None:
     first, again, other = (make(tmp_path / n, seed=s, **TINY) for n, s in (("a", 3), ("b", 3), ("c", 4)))
     reference = _tree_bytes(first)
@@ -265,7 +267,7 @@ def test_overwrite(tmp_path: Path) -> None:
         ({"classes": ("circle", "circle")}, r"classes must be distinct names .* got \('circle', 'circle'\)"),
     ],
 )
-@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc])
+@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc, make_shapes_voc_detection])
 def test_bad_arguments_raise(tmp_path: Path, make, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make(tmp_path, **kwargs)
@@ -278,7 +280,7 @@ def test_bad_num_empty_val(tmp_path: Path, num_empty_val: int, match: str) -> No
         make_shapes_coco(tmp_path, num_val=2, num_empty_val=num_empty_val)
 
 
-@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc])
+@pytest.mark.parametrize("make", [make_shapes_coco, make_shapes_voc, make_shapes_voc_detection])
 def test_root_that_is_a_file_raises(tmp_path: Path, make) -> None:
     target = tmp_path / "data.txt"
     target.write_text("not a directory")
@@ -289,12 +291,21 @@ def test_root_that_is_a_file_raises(tmp_path: Path, make) -> None:
 # ---------------------------------------------------------------------------------------------------------- CLI
 
 
-@pytest.mark.parametrize("fmt, check", [("coco", "annotations/instances_val2017.json"), ("voc", "VOCdevkit/VOC2012")])
-def test_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture, fmt: str, check: str) -> None:
+@pytest.mark.parametrize(
+    "fmt, check, layout",
+    [
+        ("coco", "annotations/instances_val2017.json", "COCO"),
+        ("voc", "VOCdevkit/VOC2012/SegmentationClass", "VOC"),
+        ("voc-det", "VOCdevkit/VOC2007/Annotations", "VOC2007 detection"),
+    ],
+)
+def test_cli_writes_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture, fmt: str, check: str, layout: str
+) -> None:
     args = [fmt, "--output", str(tmp_path / fmt), "--num-train", "2", "--num-val", "2", "--image-size", "48,64"]
     root = main([*args, "--seed", "5", "--classes", "square,star"])
     assert root == tmp_path / fmt and (root / check).exists()
-    assert f"wrote shapes dataset in {fmt.upper()} layout (2 train + 2 val images) to {root}" in capsys.readouterr().out
+    assert f"wrote shapes dataset in {layout} layout (2 train + 2 val images) to {root}" in capsys.readouterr().out
 
 
 def test_cli_as_module(tmp_path: Path) -> None:
