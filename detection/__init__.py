@@ -1,4 +1,6 @@
-"""Object detection with a GhostNet-FPN backbone in torchvision's Faster R-CNN.
+"""Object detection with a GhostNet-FPN backbone in torchvision's detectors.
+
+Architectures are registry entries (``detection.models.MODELS``), chosen by ``model.arch`` in the recipe.
 
 Library API::
 
@@ -17,14 +19,16 @@ from .config import DetectionConfig
 from .data.coco import CategoryMap, CocoDetection
 from .evaluate import coco_evaluate
 from .fpn import TimmFPNBackbone, ghostnet_fpn_backbone
-from .models.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+from .models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn
 
 __all__ = [
+    "MODELS",
     "CategoryMap",
     "CocoDetection",
     "DetectionConfig",
     "TimmFPNBackbone",
     "anchor_generator_for",
+    "build_model",
     "coco_evaluate",
     "fasterrcnn_ghostnet_fpn",
     "ghostnet_fpn_backbone",

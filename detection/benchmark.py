@@ -19,65 +19,29 @@ import json
 import statistics
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models.detection import FasterRCNN, fasterrcnn_mobilenet_v3_large_fpn
 
 from ghost_backbones.bench import count_params, format_table, measure_latency, parse_img_size, torch_threads
 from ghost_backbones.engine import apply_overrides, autocast
 
 from .config import ModelConfig
-from .task import DetectionTask, build_detector
+from .models import build_model
 
 __all__ = [
-    "MobileNetV3FPNTask",
     "benchmark_detectors",
     "build_models",
     "main",
-    "mobilenet_v3_fpn",
     "profile_train_step",
 ]
 
 OURS = "ghostnet_fpn (ours)"
 OURS_FUSED = "ghostnet_fpn (ours, fused BN)"
 REFERENCE = "mobilenet_v3_large_fpn (torchvision)"
-
-
-def mobilenet_v3_fpn(num_classes: int, min_size: int, max_size: int, **kwargs: Any) -> FasterRCNN:
-    """torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` from scratch (no weights), its own defaults otherwise.
-
-    Args:
-        num_classes: classes including the background.
-        min_size, max_size: the model's resize.
-        **kwargs: other ``FasterRCNN`` arguments.
-
-    Examples::
-
-        >>> mobilenet_v3_fpn(4, 320, 320).roi_heads.box_predictor.cls_score.out_features
-        4
-    """
-    return fasterrcnn_mobilenet_v3_large_fpn(
-        weights=None, weights_backbone=None, num_classes=num_classes, min_size=min_size, max_size=max_size, **kwargs
-    )
-
-
-class MobileNetV3FPNTask(DetectionTask):
-    """The detection task with torchvision's MobileNetV3-Large-FPN detector instead of ours (same data, schedule).
-
-    Used for the accuracy comparison of ``python -m detection.demo --compare``. Its checkpoints hold torchvision's
-    model, so ``detection.predict`` (which rebuilds ours from the config) does not read them.
-
-    Examples::
-
-        >>> fit(MobileNetV3FPNTask(cfg))  # doctest: +SKIP
-    """
-
-    def build_model(self) -> nn.Module:
-        self.build_datasets()
-        m = self.cfg.model
-        return mobilenet_v3_fpn(m.num_classes, m.min_size, m.max_size, _skip_resize=True)
+BASELINE = "fasterrcnn_mobilenet_v3_large_fpn"
 
 
 def build_models(
@@ -85,27 +49,29 @@ def build_models(
 ) -> dict[str, nn.Module]:
     """Our default detector (``ModelConfig()``), optionally its BN-fused copy, and the torchvision reference.
 
+    Both come from the registry (``model.arch``): ours as the config says, the reference as
+    ``fasterrcnn_mobilenet_v3_large_fpn`` with torchvision's own settings.
+
     Args:
         num_classes: classes including the background.
         size: ``min_size`` and ``max_size`` of both (square inputs of this side are not resized).
         fused: add our detector with the backbone's conv+BN fused by ``timm.utils.reparameterize_model``.
-        overrides: ``KEY=VALUE`` changes to our :class:`~detection.config.ModelConfig` (e.g. ``fpn_channels=256``)
-            for ablations.
+        overrides: ``KEY=VALUE`` changes to our ``model`` section (e.g. ``fpn_channels=256``) for ablations.
 
     Examples::
 
         >>> sorted(build_models(4, 128, fused=False))
         ['ghostnet_fpn (ours)', 'mobilenet_v3_large_fpn (torchvision)']
     """
-    cfg = apply_overrides(ModelConfig(min_size=size, max_size=size), overrides)
-    models = {OURS: build_detector(cfg, num_classes)}
+    cfg = apply_overrides(ModelConfig(num_classes=num_classes, min_size=size, max_size=size), overrides)
+    models = {OURS: build_model(cfg)}
     if fused:
         from timm.utils import reparameterize_model
 
-        fused_model = build_detector(cfg, num_classes)
+        fused_model = build_model(cfg)
         fused_model.load_state_dict(models[OURS].state_dict())
         models[OURS_FUSED] = reparameterize_model(fused_model.eval())
-    models[REFERENCE] = mobilenet_v3_fpn(num_classes, size, size)
+    models[REFERENCE] = build_model(replace(cfg, arch=BASELINE))
     return models
 
 

@@ -1,77 +1,108 @@
-"""The typed detection recipe: ``model``, ``data`` and ``train`` sections (YAML + ``--opts`` overrides)."""
+"""The typed detection recipe: ``model``, ``data`` and ``train`` sections (YAML + ``--opts`` overrides).
+
+Examples::
+
+    >>> from ghost_backbones.engine import load_config
+    >>> cfg = load_config(DetectionConfig, "configs/faster_rcnn_ghostnet_fpn_coco.yaml", ["model.backbone.width=1.3"])
+    >>> cfg.model.arch, cfg.model.backbone.name, cfg.model.backbone.width
+    ('faster_rcnn', 'ghostnet', 1.3)
+    >>> load_config(DetectionConfig, None, ["model.extra_blocks=p5"])
+    Traceback (most recent call last):
+      ...
+    ghost_backbones.errors.ConfigError: overrides: model.extra_blocks must be one of ['pool', 'p6p7', 'none'], got 'p5'
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ghost_backbones.engine import TrainConfig
+from ghost_backbones.engine import BackboneConfig, ConfigError, TrainConfig, check_choices
 
-from .models.faster_rcnn import FRCNN_DEFAULTS
+__all__ = ["DataConfig", "DetectionConfig", "ExtraBlocks", "ModelConfig", "Norm"]
 
-__all__ = ["DataConfig", "DetectionConfig", "ModelConfig"]
+Norm = Literal["none", "batchnorm", "groupnorm"]
+ExtraBlocks = Literal["pool", "p6p7", "none"]
 
 
 @dataclass
 class ModelConfig:
-    """Faster R-CNN GhostNet-FPN options (see :func:`detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`).
+    """The detector: architecture (a name of :data:`detection.models.MODELS`), backbone, FPN, anchors, heads.
+
+    The single source of the detector's defaults: the builders read these fields and declare none of their own.
 
     Args:
-        name: timm backbone (``ghostnet``, ``ghostnetv2``, ``ghostnetv3`` or any ``features_only`` model).
-        width: GhostNet width multiplier.
+        arch: registered architecture (``faster_rcnn``; torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` as a
+            baseline, which keeps torchvision's own settings and reads only ``num_classes``, ``min_size`` and
+            ``max_size``).
+        backbone: the timm backbone (name, width, pretrained, frozen_stages, norm_layer, timm_kwargs).
         out_indices: backbone levels fed to the FPN (GhostNet strides 2, 4, 8, 16, 32 for 0..4).
         fpn_channels: FPN width.
-        extra_blocks: ``pool``, ``p6p7`` or ``none``.
-        fpn_norm: ``none``, ``batchnorm`` or ``groupnorm`` in the FPN.
-        norm_layer: backbone norm (``""``: frozen BN when pretrained, trainable BN otherwise; or a timm name such as
-            ``frozenbn``, ``batchnorm``, ``groupnorm``).
-        frozen_stages: frozen backbone levels (``null``: timm's default, nothing frozen).
-        pretrained: ImageNet weights for the backbone (needs the weights in timm's cache or a file).
+        extra_blocks: coarser maps after the FPN: ``pool`` (one max-pooled map), ``p6p7`` or ``none``.
+        fpn_norm: norm after the FPN convolutions.
         num_classes: classes including the background; ``0`` takes them from the training annotation file.
-        anchor_sizes: one tuple of sizes per FPN map, or ``null`` to derive ``anchor_scales * stride``.
+        anchor_sizes: one list of sizes per FPN map, or ``null`` to derive ``anchor_scales * stride``.
         anchor_scales: anchor sides in units of each map's stride.
         aspect_ratios: anchor height / width ratios.
         box_head_convs: 3x3 conv channels of the box head.
-        box_head_fcs: fully connected widths of the box head.
-        box_head_norm: ``none``, ``batchnorm`` or ``groupnorm`` after the box head convolutions.
+        box_head_fcs: fully connected widths of the box head (the predictor reads the last).
+        box_head_norm: norm after the box head convolutions.
         min_size: shorter image side in evaluation (and in training unless ``data.train_min_sizes`` is set).
         max_size: longer side limit.
         rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train, rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test: RPN
-            proposals kept per level before NMS / per image after NMS.
+            proposals kept per level before NMS / per image after NMS. Half of torchvision's (2000 / 2000 / 1000 /
+            1000) after NMS: on a CPU the RoI head costs in proportion to them (docs/benchmarks.md).
         rpn_batch_size_per_image: anchors sampled per image for the RPN loss.
-        box_batch_size_per_image: RoIs sampled per image for the box head loss.
+        box_batch_size_per_image: RoIs sampled per image for the box head loss (torchvision: 512).
         box_score_thresh: minimum score of a returned detection.
         box_detections_per_img: most detections returned per image.
-        timm_kwargs: extra ``timm.create_model`` arguments (``drop_path_rate``, ``output_stride`` ...).
     """
 
-    name: str = "ghostnet"
-    width: float = 1.0
+    arch: str = "faster_rcnn"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
     out_indices: list[int] = field(default_factory=lambda: [2, 3, 4])
     fpn_channels: int = 128
-    extra_blocks: str = "pool"
-    fpn_norm: str = "none"
-    norm_layer: str = ""
-    frozen_stages: int | None = None
-    pretrained: bool = False
+    extra_blocks: ExtraBlocks = "pool"
+    fpn_norm: Norm = "none"
     num_classes: int = 0
     anchor_sizes: list[list[int]] | None = None
     anchor_scales: list[float] = field(default_factory=lambda: [4.0, 8.0])
     aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     box_head_convs: list[int] = field(default_factory=list)
     box_head_fcs: list[int] = field(default_factory=lambda: [1024, 1024])
-    box_head_norm: str = "none"
+    box_head_norm: Norm = "none"
     min_size: int = 800
     max_size: int = 1333
-    rpn_pre_nms_top_n_train: int = FRCNN_DEFAULTS["rpn_pre_nms_top_n_train"]
-    rpn_post_nms_top_n_train: int = FRCNN_DEFAULTS["rpn_post_nms_top_n_train"]
-    rpn_pre_nms_top_n_test: int = FRCNN_DEFAULTS["rpn_pre_nms_top_n_test"]
-    rpn_post_nms_top_n_test: int = FRCNN_DEFAULTS["rpn_post_nms_top_n_test"]
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 1000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 500
     rpn_batch_size_per_image: int = 256
-    box_batch_size_per_image: int = FRCNN_DEFAULTS["box_batch_size_per_image"]
+    box_batch_size_per_image: int = 256
     box_score_thresh: float = 0.05
     box_detections_per_img: int = 100
-    timm_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from .models import MODELS  # the registry imports the builders, which import this module
+
+        check_choices(self, "model")
+        if self.arch not in MODELS:
+            raise ConfigError(f"model.arch must be one of {MODELS.names()}, got {self.arch!r}")
+        if self.num_classes < 0 or self.num_classes == 1:
+            raise ConfigError(
+                f"model.num_classes counts the background too: 0 (from the data) or >= 2, got {self.num_classes}"
+            )
+        if not 0 < self.min_size <= self.max_size:
+            raise ConfigError(
+                f"model.min_size and model.max_size need 0 < min_size <= max_size, got {self.min_size}, {self.max_size}"
+            )
+        if not self.box_head_fcs:
+            raise ConfigError("model.box_head_fcs needs at least one layer width (the predictor reads the last)")
+        if not self.out_indices or self.fpn_channels < 1:
+            raise ConfigError(
+                f"model.out_indices must name levels and model.fpn_channels be >= 1, got "
+                f"{self.out_indices}, {self.fpn_channels}"
+            )
 
 
 @dataclass

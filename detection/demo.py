@@ -30,30 +30,10 @@ from .config import DetectionConfig
 from .predict import load_detector, predict_images
 from .task import DetectionTask
 
-__all__ = ["DEMO_RECIPE", "main", "run_demo"]
+__all__ = ["BASELINE", "DEMO_CONFIG", "main", "run_demo"]
 
-# The demo recipe (on top of the DetectionConfig defaults, i.e. our default detector). Few objects per image,
-# so fewer sampled RoIs and proposals than COCO needs; everything else is the default model.
-DEMO_RECIPE: dict[str, Any] = {
-    "model.min_size": 256,
-    "model.max_size": 256,
-    "model.box_batch_size_per_image": 128,
-    "model.rpn_pre_nms_top_n_train": 1000,
-    "model.rpn_post_nms_top_n_train": 500,
-    "model.rpn_pre_nms_top_n_test": 500,
-    "model.rpn_post_nms_top_n_test": 300,
-    "train.epochs": 8,
-    "train.batch_size": 4,
-    "train.workers": 1,
-    "train.device": "cpu",
-    "train.lr": 0.02,
-    "train.lr_scheduler": "cosine",
-    "train.warmup_iters": 50,
-    "train.weight_decay": 4e-5,
-    "train.eval_every": 8,
-    "train.log_every": 10,
-    "data.val_batch_size": 4,
-}
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "faster_rcnn_ghostnet_fpn_demo.yaml"
+BASELINE = "fasterrcnn_mobilenet_v3_large_fpn"
 
 
 def _summary(metrics: dict[str, Any]) -> str:
@@ -78,7 +58,7 @@ def run_demo(
             ``predictions/`` and, with ``compare``, ``train_mobilenet_v3/`` and ``comparison.json``.
         num_train, num_val: synthetic images per split.
         image_size: side of the synthetic images.
-        overrides: ``KEY=VALUE`` config overrides on top of :data:`DEMO_RECIPE`.
+        overrides: ``KEY=VALUE`` config overrides on top of the demo recipe (:data:`DEMO_CONFIG`).
         compare: also train torchvision's MobileNetV3-Large-FPN detector with the same recipe.
         num_drawn: validation images to draw predictions on.
 
@@ -91,26 +71,22 @@ def run_demo(
         >>> results["ghostnet_fpn"]["bbox"]["AP"] > 0.3  # doctest: +SKIP
         True
     """
-    from .benchmark import MobileNetV3FPNTask
-
     start = time.time()
     out = Path(output_dir)
     root = make_shapes_coco(
         out / "data", num_train=num_train, num_val=num_val, image_size=image_size, seed=0, overwrite=True, progress=True
     )
 
-    def recipe(run: str) -> DetectionConfig:
-        cfg = load_config(
-            DetectionConfig, None, {**DEMO_RECIPE, "data.root": str(root), "train.output_dir": str(out / run)}
-        )
-        return apply_overrides(cfg, overrides)
+    def recipe(run: str, *extra: str) -> DetectionConfig:
+        cfg = load_config(DetectionConfig, DEMO_CONFIG, {"data.root": str(root), "train.output_dir": str(out / run)})
+        return apply_overrides(cfg, [*overrides, *extra])
 
     results: dict[str, Any] = {"ghostnet_fpn": fit(DetectionTask(recipe("train")))}
     model, categories = load_detector(out / "train" / "best.pth")
     drawn = list_images(root / "val2017")[:num_drawn]
     predict_images(model, categories, drawn, out / "predictions", score_thresh=0.5)
     if compare:
-        results["mobilenet_v3_large_fpn"] = fit(MobileNetV3FPNTask(recipe("train_mobilenet_v3")))
+        results["mobilenet_v3_large_fpn"] = fit(DetectionTask(recipe("train_mobilenet_v3", f"model.arch={BASELINE}")))
         (out / "comparison.json").write_text(json.dumps(results, indent=1))
     results["seconds"] = round(time.time() - start, 1)
     print(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import Any, get_args
 
-import timm
-from timm.layers import freeze_batch_norm_2d
 from torch import Tensor, nn
 from torchvision.ops.feature_pyramid_network import (
     ExtraFPNBlock,
@@ -16,12 +15,14 @@ from torchvision.ops.feature_pyramid_network import (
     LastLevelP6P7,
 )
 
-import ghost_backbones  # noqa: F401  (registers the ghostnet / ghostnetv2 / ghostnetv3 timm models)
+from ghost_backbones.engine import config_from_dict, create_backbone
 
-__all__ = ["TimmFPNBackbone", "ghostnet_fpn_backbone", "make_norm"]
+from .config import ExtraBlocks, ModelConfig, Norm
 
-EXTRA_BLOCKS = ("pool", "p6p7", "none")
-NORMS = ("none", "batchnorm", "groupnorm")
+__all__ = ["TimmFPNBackbone", "build_fpn_backbone", "ghostnet_fpn_backbone", "make_norm"]
+
+EXTRA_BLOCKS = get_args(ExtraBlocks)
+NORMS = get_args(Norm)
 
 
 def make_norm(name: str) -> Callable[[int], nn.Module] | None:
@@ -71,7 +72,7 @@ class TimmFPNBackbone(nn.Module):
 
         >>> import timm, torch
         >>> body = timm.create_model("mobilenetv3_large_100", features_only=True, out_indices=(2, 3, 4))
-        >>> backbone = TimmFPNBackbone(body, fpn_channels=128)
+        >>> backbone = TimmFPNBackbone(body, fpn_channels=128, extra_blocks="pool", fpn_norm="none")
         >>> out = backbone(torch.rand(1, 3, 128, 128))
         >>> print([(k, tuple(v.shape)) for k, v in out.items()])
         [('0', (1, 128, 16, 16)), ('1', (1, 128, 8, 8)), ('2', (1, 128, 4, 4)), ('pool', (1, 128, 2, 2))]
@@ -79,7 +80,7 @@ class TimmFPNBackbone(nn.Module):
         [8, 16, 32, 64]
     """
 
-    def __init__(self, body: nn.Module, *, fpn_channels: int = 256, extra_blocks: str = "pool", fpn_norm: str = "none"):
+    def __init__(self, body: nn.Module, *, fpn_channels: int, extra_blocks: str, fpn_norm: str) -> None:
         super().__init__()
         feature_info = getattr(body, "feature_info", None)
         if feature_info is None or not hasattr(feature_info, "channels"):
@@ -115,52 +116,31 @@ def _extra_block(name: str, channels: int) -> tuple[ExtraFPNBlock | None, list[s
     raise ValueError(f"extra_blocks must be one of {EXTRA_BLOCKS}, got {name!r}")
 
 
-def ghostnet_fpn_backbone(
-    *,
-    name: str = "ghostnet",
-    width: float = 1.0,
-    out_indices: Sequence[int] = (2, 3, 4),
-    fpn_channels: int = 256,
-    extra_blocks: str = "pool",
-    fpn_norm: str = "none",
-    frozen_stages: int | None = None,
-    norm_layer: str | Callable[..., nn.Module] | None = None,
-    pretrained: bool = False,
-    **timm_kwargs,
-) -> TimmFPNBackbone:
-    """Build a detection backbone (timm ``features_only`` model + FPN); GhostNet by default.
+def build_fpn_backbone(cfg: ModelConfig) -> TimmFPNBackbone:
+    """The detection backbone of the ``model`` section: timm ``features_only`` body (``cfg.backbone``) + FPN.
+
+    A pretrained body gets frozen BatchNorm unless ``cfg.backbone.norm_layer`` says otherwise (torchvision's rule).
 
     Args:
-        name: a timm model name: ``ghostnet``, ``ghostnetv2``, ``ghostnetv3`` or any model timm can build with
-            ``features_only=True`` (``mobilenetv3_large_100``, ``resnet50`` ...).
-        width: channel multiplier of the GhostNet models (passed to timm only when it differs from 1.0).
-        out_indices: the feature levels fed to the FPN (GhostNet: 0..4 at strides 2..32).
-        fpn_channels: channels of the FPN maps.
-        extra_blocks: ``"pool"``, ``"p6p7"`` or ``"none"``: extra coarser maps after the FPN.
-        fpn_norm: ``"none"``, ``"batchnorm"`` or ``"groupnorm"`` after the FPN convolutions.
-        frozen_stages: backbone levels frozen (weights and BN statistics); ``None`` passes nothing to timm.
-        norm_layer: the backbone's norm (a timm name such as ``"frozenbn"`` or a callable). ``None``: frozen
-            BatchNorm when ``pretrained`` (as torchvision does), the model's trainable BatchNorm otherwise.
-        pretrained: load the backbone's ImageNet weights through timm.
-        **timm_kwargs: passed to ``timm.create_model`` (``output_stride``, ``drop_path_rate``,
-            ``pretrained_cfg_overlay=dict(file=...)`` ...).
+        cfg: the ``model`` section (``backbone``, ``out_indices``, ``fpn_channels``, ``extra_blocks``, ``fpn_norm``).
+    """
+    body = create_backbone(cfg.backbone, out_indices=cfg.out_indices, freeze_bn_when_pretrained=True)
+    return TimmFPNBackbone(body, fpn_channels=cfg.fpn_channels, extra_blocks=cfg.extra_blocks, fpn_norm=cfg.fpn_norm)
+
+
+def ghostnet_fpn_backbone(**fields: Any) -> TimmFPNBackbone:
+    """Build a detection backbone (timm ``features_only`` model + FPN) from ``model`` config fields.
+
+    Args:
+        **fields: ``model`` keys of :class:`detection.config.ModelConfig` (its defaults apply to the rest):
+            ``backbone={"name": "mobilenetv3_large_100"}``, ``out_indices=[3, 4]``, ``fpn_channels=64`` ...
 
     Examples::
 
         >>> import torch
-        >>> backbone = ghostnet_fpn_backbone(width=0.5, fpn_channels=64)
+        >>> backbone = ghostnet_fpn_backbone(backbone={"width": 0.5}, fpn_channels=64)
         >>> out = backbone(torch.rand(1, 3, 128, 128))
         >>> print([(k, tuple(v.shape)) for k, v in out.items()])
         [('0', (1, 64, 16, 16)), ('1', (1, 64, 8, 8)), ('2', (1, 64, 4, 4)), ('pool', (1, 64, 2, 2))]
     """
-    kwargs = dict(timm_kwargs)
-    if width != 1.0:
-        kwargs["width"] = width
-    if frozen_stages is not None:
-        kwargs["frozen_stages"] = frozen_stages
-    if norm_layer is not None:
-        kwargs["norm_layer"] = norm_layer
-    body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=tuple(out_indices), **kwargs)
-    if pretrained and norm_layer is None:
-        body = freeze_batch_norm_2d(body)
-    return TimmFPNBackbone(body, fpn_channels=fpn_channels, extra_blocks=extra_blocks, fpn_norm=fpn_norm)
+    return build_fpn_backbone(config_from_dict(ModelConfig, fields))

@@ -22,39 +22,13 @@ from torchvision.utils import draw_bounding_boxes
 from tqdm import tqdm
 
 from ghost_backbones.data.images import list_images, read_rgb
-from ghost_backbones.engine import config_from_dict, load_checkpoint, resolve_device, run_cli
+from ghost_backbones.engine import resolve_device, run_cli
 
-from .config import DetectionConfig
 from .data.coco import CategoryMap
 from .evaluate import to_coco_results
-from .task import build_detector
+from .task import load_detector
 
-__all__ = ["draw_detections", "load_detector", "main", "predict_images"]
-
-
-def load_detector(weights: str | Path) -> tuple[FasterRCNN, CategoryMap]:
-    """The detector saved in a training checkpoint (eval mode, on CPU) and its category mapping.
-
-    Args:
-        weights: ``checkpoint.pth`` or ``best.pth`` written by ``detection.train`` (model + config).
-
-    Examples::
-
-        >>> model, categories = load_detector("runs/frcnn/best.pth")  # doctest: +SKIP
-        >>> categories.names  # doctest: +SKIP
-        ('circle', 'square', 'triangle')
-    """
-    state = load_checkpoint(weights)
-    if "config" not in state or "model" not in state:
-        raise ValueError(f"{weights}: not a detection.train checkpoint (it needs 'model' and 'config')")
-    cfg = config_from_dict(DetectionConfig, state["config"])
-    if not cfg.data.categories:
-        raise ValueError(f"{weights}: the checkpoint config has no data.categories; cannot map labels to categories")
-    categories = CategoryMap.from_categories(cfg.data.categories)
-    cfg.model.pretrained = False  # the checkpoint holds every weight
-    model = build_detector(cfg.model, cfg.model.num_classes or categories.num_classes)
-    model.load_state_dict(state["model"])
-    return model.eval(), categories
+__all__ = ["draw_detections", "main", "predict_images"]
 
 
 def draw_detections(

@@ -1,4 +1,4 @@
-"""The detection `Task` for the shared engine: Faster R-CNN GhostNet-FPN on COCO-format data."""
+"""The detection `Task` for the shared engine: the registered detectors on COCO-format data."""
 
 from __future__ import annotations
 
@@ -8,63 +8,17 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Sampler
-from torchvision.models.detection import FasterRCNN
 
-from ghost_backbones.engine import DataError, Task, distributed, load_checkpoint, progress
+from ghost_backbones.engine import DataError, Task, distributed, load_trained_model, progress, read_trained_checkpoint
 
-from .config import DetectionConfig, ModelConfig
+from .config import DetectionConfig
 from .data.coco import CategoryMap, CocoDetection
 from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
 from .evaluate import coco_evaluate, to_coco_results
-from .models.faster_rcnn import fasterrcnn_ghostnet_fpn
+from .models import build_model
 
-__all__ = ["DetectionTask", "build_detector", "collate"]
-
-
-def build_detector(cfg: ModelConfig, num_classes: int, **frcnn_kwargs: Any) -> FasterRCNN:
-    """``fasterrcnn_ghostnet_fpn`` from a :class:`ModelConfig`.
-
-    Args:
-        cfg: the ``model`` section of the recipe.
-        num_classes: classes including the background.
-        **frcnn_kwargs: extra ``FasterRCNN`` arguments (the task passes ``_skip_resize``).
-
-    Examples::
-
-        >>> build_detector(ModelConfig(width=0.5), num_classes=4).roi_heads.box_predictor.cls_score.out_features
-        4
-    """
-    return fasterrcnn_ghostnet_fpn(
-        num_classes=num_classes,
-        name=cfg.name,
-        width=cfg.width,
-        out_indices=cfg.out_indices,
-        fpn_channels=cfg.fpn_channels,
-        extra_blocks=cfg.extra_blocks,
-        fpn_norm=cfg.fpn_norm,
-        frozen_stages=cfg.frozen_stages,
-        norm_layer=cfg.norm_layer or None,
-        pretrained=cfg.pretrained,
-        anchor_sizes=cfg.anchor_sizes,
-        anchor_scales=cfg.anchor_scales,
-        aspect_ratios=cfg.aspect_ratios,
-        box_head_convs=cfg.box_head_convs,
-        box_head_fcs=cfg.box_head_fcs,
-        box_head_norm=cfg.box_head_norm,
-        min_size=cfg.min_size,
-        max_size=cfg.max_size,
-        timm_kwargs=cfg.timm_kwargs,
-        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train,
-        rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
-        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
-        rpn_batch_size_per_image=cfg.rpn_batch_size_per_image,
-        box_batch_size_per_image=cfg.box_batch_size_per_image,
-        box_score_thresh=cfg.box_score_thresh,
-        box_detections_per_img=cfg.box_detections_per_img,
-        **frcnn_kwargs,
-    )
+__all__ = ["DetectionTask", "collate", "load_detector"]
 
 
 def collate(batch: list[Any]) -> tuple[tuple, tuple]:
@@ -80,7 +34,7 @@ def collate(batch: list[Any]) -> tuple[tuple, tuple]:
 
 
 class DetectionTask(Task):
-    """Faster R-CNN GhostNet-FPN trained and evaluated (COCO box AP) by ``ghost_backbones.engine.fit``.
+    """A registered detector (``model.arch``) trained and evaluated (COCO box AP) by ``ghost_backbones.engine.fit``.
 
     The categories (id, name) are read from the training annotation file unless ``data.categories`` is set, and
     written back into the config, so every checkpoint carries the label mapping that ``predict`` needs.
@@ -96,6 +50,7 @@ class DetectionTask(Task):
         >>> metrics["bbox"]["AP"]  # doctest: +SKIP
     """
 
+    name = "detection"
     best_metric = "bbox.AP"
 
     def __init__(self, cfg: DetectionConfig) -> None:
@@ -113,7 +68,7 @@ class DetectionTask(Task):
         source = train.resume if train.resume and train.resume != "auto" else train.weights
         if not source:
             return []
-        config = load_checkpoint(source).get("config") or {}
+        config = read_trained_checkpoint(source, self.name)["config"]
         return list(config.get("data", {}).get("categories", []))
 
     def _build_datasets(self) -> tuple[Dataset, CocoDetection]:
@@ -171,7 +126,7 @@ class DetectionTask(Task):
     def build_model(self) -> nn.Module:
         self.build_datasets()  # the number of classes comes from the annotation file
         # Training images are resized by the data pipeline (multi-scale); evaluation by the model.
-        return build_detector(self.cfg.model, self.cfg.model.num_classes, _skip_resize=True)
+        return build_model(self.cfg.model, _skip_resize=True)
 
     def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, torch.Tensor]:
         images, targets = batch
@@ -202,3 +157,21 @@ class DetectionTask(Task):
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
         return distributed.all_gather_object(metrics)[0]
+
+
+def load_detector(weights: str | Path) -> tuple[nn.Module, CategoryMap]:
+    """The detector saved in a ``detection.train`` checkpoint (eval mode, on CPU) and its category mapping.
+
+    Args:
+        weights: ``checkpoint.pth`` or ``best.pth`` written by ``detection.train`` (model + config).
+
+    Examples::
+
+        >>> model, categories = load_detector("runs/frcnn/best.pth")  # doctest: +SKIP
+        >>> categories.names  # doctest: +SKIP
+        ('circle', 'square', 'triangle')
+    """
+    model, cfg = load_trained_model(weights, DetectionTask.name, DetectionConfig, build_model)
+    if not cfg.data.categories:
+        raise ValueError(f"{weights}: the checkpoint config has no data.categories; cannot map labels to categories")
+    return model, CategoryMap.from_categories(cfg.data.categories)

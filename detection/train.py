@@ -1,11 +1,11 @@
-"""Train or evaluate Faster R-CNN GhostNet-FPN on COCO-format data (thin CLI over ``ghost_backbones.engine``).
+"""Train or evaluate a registered detector (``model.arch``) on COCO-format data: a thin CLI over the engine.
 
 Examples::
 
     python -m detection.train --config configs/faster_rcnn_ghostnet_fpn_coco.yaml --data-path /data/coco \\
         --output-dir runs/frcnn_ghostnet
     torchrun --nproc_per_node 8 -m detection.train --config configs/faster_rcnn_ghostnet_fpn_coco.yaml \\
-        --data-path /data/coco --output-dir runs/frcnn_ghostnet --opts model.width=1.3
+        --data-path /data/coco --output-dir runs/frcnn_ghostnet --opts model.backbone.width=1.3
     python -m detection.train --config ... --data-path /data/coco --resume runs/frcnn_ghostnet/best.pth --test-only
 """
 
@@ -22,7 +22,7 @@ from .task import DetectionTask
 
 __all__ = ["main", "parse_args"]
 
-EXTRA_FLAGS = {"min_size": "model.min_size", "max_size": "model.max_size"}
+EXTRA_FLAGS = {"--min-size": "model.min_size", "--max-size": "model.max_size"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> DetectionConfig:
@@ -33,13 +33,11 @@ def parse_args(argv: Sequence[str] | None = None) -> DetectionConfig:
 
     Examples::
 
-        >>> parse_args(["--min-size", "512", "--opts", "model.width=1.3"]).model.min_size
+        >>> parse_args(["--min-size", "512", "--opts", "model.backbone.width=1.3"]).model.min_size
         512
     """
-    parser = build_parser("Train / evaluate Faster R-CNN GhostNet-FPN on COCO-format data")
-    parser.add_argument("--min-size", type=int, help="shorter image side (model.min_size)")
-    parser.add_argument("--max-size", type=int, help="longer image side limit (model.max_size)")
-    return parse_config(DetectionConfig, parser, argv, extra_flags=EXTRA_FLAGS)
+    parser = build_parser("Train / evaluate a detector on COCO-format data", DetectionConfig, EXTRA_FLAGS)
+    return parse_config(DetectionConfig, parser, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

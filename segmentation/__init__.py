@@ -1,5 +1,7 @@
 """Semantic segmentation on a dilated GhostNet: torchvision's DeepLabV3, FCN and LR-ASPP, plus DeepLabV3+.
 
+Architectures are registry entries (``segmentation.models.MODELS``), chosen by ``model.arch`` in the recipe.
+
 Library API::
 
     >>> import torch
@@ -17,7 +19,7 @@ from .data.voc import VOC_CLASSES, VOCSegmentation
 from .metrics import ConfusionMatrix
 from .models import (
     MODELS,
-    create_model,
+    build_model,
     deeplabv3_ghostnet,
     deeplabv3plus_ghostnet,
     fcn_ghostnet,
@@ -31,7 +33,7 @@ __all__ = [
     "MODELS",
     "VOC_CLASSES",
     "VOCSegmentation",
-    "create_model",
+    "build_model",
     "deeplabv3_ghostnet",
     "deeplabv3plus_ghostnet",
     "fcn_ghostnet",

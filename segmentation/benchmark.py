@@ -37,9 +37,10 @@ from ghost_backbones.bench import (
     parse_img_size,
     torch_threads,
 )
-from ghost_backbones.engine import resolve_device, run_cli
+from ghost_backbones.engine import BackboneConfig, resolve_device, run_cli
 
-from .models import DEFAULT_HEAD_CHANNELS, create_model
+from .config import ModelConfig
+from .models import build_model
 
 __all__ = ["COUNTERPART", "benchmark", "main"]
 
@@ -58,7 +59,7 @@ def benchmark(
     img_size: tuple[int, int] = (520, 520),
     batch_size: int = 1,
     width: float = 1.0,
-    head_channels: int = DEFAULT_HEAD_CHANNELS,
+    head_channels: int = ModelConfig.head_channels,
     num_classes: int = 21,
     device: str = "cpu",
     threads: int | None = 2,
@@ -112,13 +113,10 @@ def benchmark(
     rows: dict[str, dict[str, Any]] = {}
     with torch_threads(threads if dev.type == "cpu" else None):
         for name in names:
-            kwargs: dict[str, Any] = {"num_classes": num_classes}
-            if name in COUNTERPART:
-                kwargs["width"] = width
-                kwargs["head_channels" if name != "lraspp" else "inter_channels"] = head_channels
-                if name == "fcn":
-                    del kwargs["head_channels"]
-            model = create_model(name, **kwargs).eval().to(dev, memory_format=memory_format)
+            cfg = ModelConfig(
+                arch=name, num_classes=num_classes, backbone=BackboneConfig(width=width), head_channels=head_channels
+            )
+            model = build_model(cfg).eval().to(dev, memory_format=memory_format)
             if deploy:
                 model = ghost_deploy(model) if name in COUNTERPART else model.to(memory_format=torch.channels_last)
             built[name] = model
@@ -162,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--img-size", default="520", help="input size, 520 or HxW")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0, help="GhostNet width multiplier")
-    p.add_argument("--head-channels", type=int, default=DEFAULT_HEAD_CHANNELS, help="ASPP / decoder width")
+    p.add_argument("--head-channels", type=int, default=ModelConfig.head_channels, help="ASPP / decoder width")
     p.add_argument("--device", default="cpu", help="cpu, cuda, auto")
     p.add_argument("--threads", type=int, default=2, help="CPU threads")
     p.add_argument("--warmup", type=int, default=3)

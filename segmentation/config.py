@@ -1,4 +1,4 @@
-"""Typed configuration of the segmentation task (sections ``model``, ``data``, ``train``) and the model it builds.
+"""Typed configuration of the segmentation task: sections ``model``, ``data``, ``train``.
 
 The YAML recipes in ``configs/*_voc.yaml`` mirror these dataclasses; every key is optional and an unknown key is
 an error listing the valid ones (see `ghost_backbones.engine.load_config`).
@@ -7,10 +7,11 @@ Examples::
 
     >>> import torch
     >>> from ghost_backbones.engine import load_config
+    >>> from segmentation.models import build_model
     >>> cfg = load_config(SegmentationConfig, "configs/deeplabv3_ghostnet_voc.yaml",
-    ...                   ["model.output_stride=8", "model.pretrained_backbone=false"])
-    >>> cfg.model.name, cfg.model.output_stride, cfg.train.lr_scheduler
-    ('deeplabv3', 8, 'poly')
+    ...                   ["model.output_stride=8", "model.backbone.pretrained=false"])
+    >>> cfg.model.arch, cfg.model.output_stride, cfg.train.lr_scheduler, cfg.model.num_classes
+    ('deeplabv3', 8, 'poly', 21)
     >>> build_model(cfg.model)(torch.rand(1, 3, 64, 64))["out"].shape
     torch.Size([1, 21, 64, 64])
 """
@@ -18,54 +19,58 @@ Examples::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
-from torch import nn
-
-from ghost_backbones.engine import ConfigError, TrainConfig
+from ghost_backbones.engine import BackboneConfig, ConfigError, TrainConfig, check_choices
 
 from .data.voc import VOC_CLASSES
-from .models import DEFAULT_HEAD_CHANNELS, MODELS, create_model
 
-__all__ = ["ModelConfig", "DataConfig", "SegmentationTrainConfig", "SegmentationConfig", "build_model", "model_kwargs"]
+__all__ = ["ModelConfig", "DataConfig", "SegmentationTrainConfig", "SegmentationConfig"]
 
 
 @dataclass
 class ModelConfig:
-    """Which network to build.
+    """The network: architecture (a name of :data:`segmentation.models.MODELS`), backbone and head options.
+
+    The single source of the segmentation models' defaults: the builders read these fields and declare none.
 
     Args:
-        name: ``deeplabv3``, ``deeplabv3plus``, ``fcn``, ``lraspp``, or a torchvision baseline
-            (``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``; randomly initialised).
-        backbone: ``ghostnet``, ``ghostnetv2`` or ``ghostnetv3``.
-        width: backbone width multiplier.
+        arch: ``deeplabv3``, ``deeplabv3plus``, ``fcn``, ``lraspp``, or a torchvision baseline
+            (``deeplabv3_mobilenet_v3_large``, ``lraspp_mobilenet_v3_large``: randomly initialised, torchvision's
+            own settings, reading only ``num_classes`` and ``aux_loss``).
+        backbone: the timm backbone (name, width, pretrained, frozen_stages, norm_layer, timm_kwargs).
         output_stride: 16 or 8 (dilated last stages).
-        num_classes: classes including background; must equal ``len(data.class_names)``.
+        num_classes: classes including background; ``0`` takes ``len(data.class_names)``.
         aux_loss: auxiliary ``FCNHead`` on the stride-8 features (not for ``lraspp``).
         aux_weight: weight of the auxiliary cross-entropy.
-        pretrained_backbone: start the backbone from ImageNet weights.
-        head_channels: ASPP / decoder width (DeepLab), ``inter_channels`` (LR-ASPP); unused by FCN.
-        atrous_rates: ASPP rates; empty picks them from ``output_stride``.
+        head_channels: ASPP / decoder width (DeepLab; torchvision uses 256, see docs/benchmarks.md),
+            ``inter_channels`` (LR-ASPP); unused by FCN.
+        atrous_rates: ASPP rates; empty picks (6, 12, 18) at stride 16, (12, 24, 36) at stride 8.
+        low_proj_channels: DeepLabV3+'s stride-4 projection width (48 in the paper).
     """
 
-    name: str = "deeplabv3"
-    backbone: str = "ghostnet"
-    width: float = 1.0
-    output_stride: int = 16
-    num_classes: int = len(VOC_CLASSES)
+    arch: str = "deeplabv3"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    output_stride: Literal[8, 16] = 16
+    num_classes: int = 0
     aux_loss: bool = False
     aux_weight: float = 0.5
-    pretrained_backbone: bool = False
-    head_channels: int = DEFAULT_HEAD_CHANNELS
+    head_channels: int = 128
     atrous_rates: list[int] = field(default_factory=list)
+    low_proj_channels: int = 48
 
     def __post_init__(self) -> None:
-        if self.name not in MODELS:
-            raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {self.name!r}")
-        if self.aux_loss and "lraspp" in self.name:
-            raise ConfigError(f"model.name={self.name!r} has no auxiliary head; set model.aux_loss=false")
-        if self.aux_weight < 0:
-            raise ConfigError(f"model.aux_weight must be >= 0, got {self.aux_weight}")
+        from .models import MODELS  # the registry imports the builders, which import this module
+
+        check_choices(self, "model")
+        if self.arch not in MODELS:
+            raise ConfigError(f"model.arch must be one of {MODELS.names()}, got {self.arch!r}")
+        if self.aux_weight < 0 or self.num_classes < 0:
+            raise ConfigError(
+                f"model.aux_weight and model.num_classes must be >= 0: {self.aux_weight}, {self.num_classes}"
+            )
+        if self.atrous_rates and (len(self.atrous_rates) != 3 or min(self.atrous_rates) < 1):
+            raise ConfigError(f"model.atrous_rates must be three positive dilation rates, got {self.atrous_rates}")
 
 
 @dataclass
@@ -120,38 +125,10 @@ class SegmentationConfig:
     train: SegmentationTrainConfig = field(default_factory=SegmentationTrainConfig)
 
     def __post_init__(self) -> None:
+        if self.model.num_classes == 0:  # the number of classes comes from the data
+            self.model.num_classes = len(self.data.class_names)
         if len(self.data.class_names) != self.model.num_classes:
             raise ConfigError(
                 f"data.class_names has {len(self.data.class_names)} names but model.num_classes is "
-                f"{self.model.num_classes}; they must match"
+                f"{self.model.num_classes}; they must match (or leave model.num_classes at 0)"
             )
-
-
-def model_kwargs(cfg: ModelConfig) -> dict[str, Any]:
-    """The keyword arguments of ``create_model(cfg.name, ...)`` that this model family accepts."""
-    if cfg.name.endswith("_mobilenet_v3_large"):
-        return {"num_classes": cfg.num_classes, **({"aux_loss": True} if cfg.aux_loss else {})}
-    kwargs: dict[str, Any] = {
-        "num_classes": cfg.num_classes,
-        "width": cfg.width,
-        "output_stride": cfg.output_stride,
-        "pretrained_backbone": cfg.pretrained_backbone,
-        "backbone": cfg.backbone,
-    }
-    if cfg.name == "lraspp":
-        return {**kwargs, "inter_channels": cfg.head_channels}
-    kwargs["aux_loss"] = cfg.aux_loss
-    if cfg.name in ("deeplabv3", "deeplabv3plus"):
-        kwargs.update(head_channels=cfg.head_channels, atrous_rates=cfg.atrous_rates or None)
-    return kwargs
-
-
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """The model a `ModelConfig` describes (see `segmentation.models.create_model`).
-
-    Examples::
-
-        >>> type(build_model(ModelConfig(name="lraspp", width=0.5))).__name__
-        'LRASPP'
-    """
-    return create_model(cfg.name, **model_kwargs(cfg))

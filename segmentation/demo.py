@@ -29,8 +29,8 @@ from ghost_backbones.engine.config import parse_override
 
 from .config import SegmentationConfig
 from .data.voc import VOCSegmentation
-from .predict import load_model, predict_paths
-from .task import SegmentationTask
+from .predict import predict_paths
+from .task import SegmentationTask, load_segmenter
 
 __all__ = ["DEMO_CONFIG", "BASELINE", "train_demo_model", "run_demo", "main"]
 
@@ -104,7 +104,7 @@ def run_demo(
         ours_dir = out / "deeplabv3_ghostnet"
         result: dict[str, Any] = {"ours": train_demo_model(root, ours_dir, config, overrides)}
         print(f"[2/3] DeepLabV3-GhostNet: mIoU {result['ours']['mIoU']:.1f} (metrics: {ours_dir / 'metrics.json'})")
-        model, cfg = load_model(ours_dir / "best.pth")
+        model, cfg = load_segmenter(ours_dir / "best.pth")
         val = VOCSegmentation(root, cfg.data.val_split, num_classes=cfg.model.num_classes)
         images = [image for image, _ in val.samples[:8]]
         result["predictions"] = str(out / "predictions")
@@ -112,7 +112,7 @@ def run_demo(
         print(f"[3/3] masks and overlays of {len(images)} validation images: {out / 'predictions'}")
         if compare:
             base_dir = out / BASELINE
-            result["baseline"] = train_demo_model(root, base_dir, config, {**(overrides or {}), "model.name": BASELINE})
+            result["baseline"] = train_demo_model(root, base_dir, config, {**(overrides or {}), "model.arch": BASELINE})
             rows = [
                 {"model": "deeplabv3 (GhostNet, ours)", **result["ours"]},
                 {"model": f"{BASELINE} (torchvision)", **result["baseline"]},

@@ -24,36 +24,12 @@ from torch import nn
 
 from ghost_backbones.data import voc_palette
 from ghost_backbones.data.images import list_images, read_rgb
-from ghost_backbones.engine import config_from_dict, load_checkpoint, progress, resolve_device, run_cli
+from ghost_backbones.engine import pretrained_mean_std, progress, resolve_device, run_cli
 
-from .config import SegmentationConfig, build_model
 from .data.transforms import SegmentationEvalTransform
-from .task import predict_logits
+from .task import load_segmenter, predict_logits
 
-__all__ = ["load_model", "predict_mask", "colorize", "overlay", "predict_paths", "main"]
-
-
-def load_model(weights: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SegmentationConfig]:
-    """The eval-mode model and config saved in a training checkpoint (``checkpoint.pth`` / ``best.pth``).
-
-    Raises:
-        FileNotFoundError: no file at ``weights``.
-        ValueError: the file is not a segmentation training checkpoint.
-
-    Examples::
-
-        >>> model, cfg = load_model("runs/dl3/best.pth")  # doctest: +SKIP
-        >>> cfg.model.name  # doctest: +SKIP
-        'deeplabv3'
-    """
-    state = load_checkpoint(weights)
-    if "config" not in state or "model" not in state:
-        raise ValueError(f"{weights}: not a training checkpoint (needs 'model' and 'config', has {sorted(state)})")
-    cfg = config_from_dict(SegmentationConfig, state["config"])
-    cfg.model.pretrained_backbone = False  # the checkpoint holds every weight
-    model = build_model(cfg.model)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), cfg
+__all__ = ["predict_mask", "colorize", "overlay", "predict_paths", "main"]
 
 
 @torch.no_grad()
@@ -73,7 +49,8 @@ def predict_mask(
         >>> predict_mask(model, Image.open("photo.jpg"), 520).shape  # doctest: +SKIP
         (375, 500)
     """
-    x = SegmentationEvalTransform(base_size).image(image.convert("RGB")).unsqueeze(0).to(device)
+    mean, std = pretrained_mean_std(model)
+    x = SegmentationEvalTransform(base_size, mean=mean, std=std).image(image.convert("RGB")).unsqueeze(0).to(device)
     logits = predict_logits(model, x, (image.height, image.width))
     return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 
@@ -161,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     args = get_parser().parse_args(argv)
     device = resolve_device(args.device)
     images = list_images(args.input)
-    model, cfg = load_model(args.weights, device)
+    model, cfg = load_segmenter(args.weights)
+    model.to(device)
     base_size = cfg.data.base_size if args.base_size is None else args.base_size
     written = predict_paths(model, images, args.output_dir, base_size, device, args.alpha)
     print(f"wrote {len(written) // 2} mask(s) and overlay(s) to {Path(args.output_dir).resolve()}")

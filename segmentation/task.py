@@ -10,6 +10,7 @@ Examples::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,14 +18,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ghost_backbones.engine import Task, distributed, progress
+from ghost_backbones.engine import Task, load_trained_model, pretrained_mean_std, progress
 
-from .config import SegmentationConfig, build_model
+from .config import SegmentationConfig
 from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
 from .data.voc import VOCSegmentation
 from .metrics import ConfusionMatrix
+from .models import build_model
 
-__all__ = ["SegmentationTask", "segmentation_loss", "predict_logits"]
+__all__ = ["SegmentationTask", "load_segmenter", "predict_logits", "segmentation_loss"]
 
 
 def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -58,14 +60,6 @@ def predict_logits(model: nn.Module, image: Tensor, size: tuple[int, int] | torc
     return logits
 
 
-def _broadcast_buffers(model: nn.Module) -> None:
-    """Give every rank rank 0's buffers (BatchNorm statistics drift apart under DDP: each rank updates its own in
-    its last forward). Every rank then evaluates the model that rank 0 saves to ``checkpoint.pth``."""
-    if distributed.get_world_size() > 1:
-        for buffer in model.buffers():
-            torch.distributed.broadcast(buffer, src=0)
-
-
 class SegmentationTask(Task):
     """Semantic segmentation on VOC-layout data with a GhostNet (or torchvision baseline) segmentation model.
 
@@ -79,24 +73,33 @@ class SegmentationTask(Task):
         ('mIoU', 'DeepLabV3')
     """
 
+    name = "segmentation"
     best_metric = "mIoU"
     val_batch_size = 1  # images keep their own size: evaluation is at the original resolution
 
     def __init__(self, cfg: SegmentationConfig) -> None:
         super().__init__(cfg)
         self.cfg: SegmentationConfig = cfg
+        self.mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def build_model(self) -> nn.Module:
-        return build_model(self.cfg.model)
+        model = build_model(self.cfg.model)
+        self.mean_std = pretrained_mean_std(model)  # the images are normalised as the backbone was pretrained
+        return model
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         data, n = self.cfg.data, self.cfg.model.num_classes
-        train_transform = SegmentationTrainTransform(data.crop_size, data.base_size, data.scale_range, data.hflip_prob)
+        if self.mean_std is None:
+            self.build_model()
+        mean, std = self.mean_std
+        train_transform = SegmentationTrainTransform(
+            data.crop_size, data.base_size, data.scale_range, data.hflip_prob, mean=mean, std=std
+        )
         val = VOCSegmentation(
             data.root,
             data.val_split,
             num_classes=n,
-            transforms=SegmentationEvalTransform(data.base_size),
+            transforms=SegmentationEvalTransform(data.base_size, mean=mean, std=std),
             skip_bad_images=data.skip_bad_images,
         )
         if self.cfg.train.test_only:
@@ -121,7 +124,6 @@ class SegmentationTask(Task):
         return losses
 
     def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
-        _broadcast_buffers(model)
         confmat = ConfusionMatrix(self.cfg.model.num_classes, device=device)
         for images, masks in progress(loader, desc="evaluate"):
             masks = masks.to(device)
@@ -129,3 +131,19 @@ class SegmentationTask(Task):
             confmat.update(masks, logits.argmax(1))
         confmat.reduce_from_all_processes()
         return confmat.compute(self.cfg.data.class_names)
+
+
+def load_segmenter(weights: str | Path) -> tuple[nn.Module, SegmentationConfig]:
+    """The eval-mode model (on the CPU) and recipe saved in a ``segmentation.train`` checkpoint.
+
+    Raises:
+        FileNotFoundError: no file at ``weights``.
+        ValueError: not a segmentation checkpoint, or its weights do not fit its recipe.
+
+    Examples::
+
+        >>> model, cfg = load_segmenter("runs/dl3/best.pth")  # doctest: +SKIP
+        >>> cfg.model.arch  # doctest: +SKIP
+        'deeplabv3'
+    """
+    return load_trained_model(weights, SegmentationTask.name, SegmentationConfig, build_model)

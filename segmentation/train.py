@@ -26,15 +26,14 @@ from .task import SegmentationTask
 
 __all__ = ["get_parser", "main"]
 
-EXTRA_FLAGS = {"crop_size": "data.crop_size", "base_size": "data.base_size"}
+EXTRA_FLAGS = {"--crop-size": "data.crop_size", "--base-size": "data.base_size"}
 
 
 def get_parser() -> argparse.ArgumentParser:
     """The common training flags plus ``--crop-size`` and ``--base-size``."""
-    parser = build_parser("Train / evaluate DeepLabV3, DeepLabV3+, FCN or LR-ASPP on a GhostNet (VOC layout)")
-    parser.add_argument("--crop-size", type=int, help="square training crop (data.crop_size)")
-    parser.add_argument("--base-size", type=int, help="reference shorter side for scaling and eval (data.base_size)")
-    return parser
+    return build_parser(
+        "Train / evaluate a segmentation model (model.arch) on VOC-layout data", SegmentationConfig, EXTRA_FLAGS
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         >>> argv = ["--config", "configs/fcn_ghostnet_voc.yaml", "--data-path", "data/voc", "--epochs", "1"]
         >>> main(argv)["mIoU"]  # doctest: +SKIP
     """
-    cfg = parse_config(SegmentationConfig, get_parser(), argv, extra_flags=EXTRA_FLAGS)
+    cfg = parse_config(SegmentationConfig, get_parser(), argv)
     return fit(SegmentationTask(cfg))
 
 

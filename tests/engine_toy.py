@@ -63,7 +63,7 @@ class ToyTask(Task):
 
 
 def main(argv=None):
-    return fit(ToyTask(parse_config(ToyConfig, build_parser("toy"), argv)))
+    return fit(ToyTask(parse_config(ToyConfig, build_parser("toy", ToyConfig), argv)))
 
 
 if __name__ == "__main__":

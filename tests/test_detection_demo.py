@@ -19,7 +19,7 @@ from ghost_backbones.engine import ConfigError
 TINY = [
     "model.min_size=96",
     "model.max_size=96",
-    "model.width=0.5",
+    "model.backbone.width=0.5",
     "model.fpn_channels=32",
     "model.box_head_fcs=[64, 64]",
     "train.epochs=1",

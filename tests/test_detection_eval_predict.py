@@ -80,7 +80,7 @@ def checkpoint(coco_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("det_predict_ckpt")
     train(["--data-path", str(coco_root), "--output-dir", str(out), "--epochs", "1", "--batch-size", "4",
            "--workers", "0", "--device", "cpu", "--min-size", "128", "--max-size", "160",
-           "--opts", "model.width=0.5", "model.fpn_channels=32", "model.box_head_fcs=[64, 64]",
+           "--opts", "model.backbone.width=0.5", "model.fpn_channels=32", "model.box_head_fcs=[64, 64]",
            "train.warmup_iters=2", "data.val_batch_size=3"])  # fmt: skip
     return out / "best.pth"
 

@@ -8,10 +8,34 @@ import torch
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
 
+from detection.config import ModelConfig
 from detection.fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
-from detection.models.faster_rcnn import anchor_generator_for, fasterrcnn_ghostnet_fpn
+from detection.models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn
+from ghost_backbones.engine import ConfigError
 
-SMALL = dict(width=0.5, fpn_channels=32)
+SMALL = dict(backbone={"width": 0.5}, fpn_channels=32)
+ANCHORS = dict(anchor_sizes=None, anchor_scales=(4.0, 8.0), aspect_ratios=(0.5, 1.0, 2.0))
+
+
+@pytest.mark.parametrize("arch", MODELS.names())
+def test_every_registered_detector_trains_and_predicts(arch):
+    cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96)
+    model = build_model(cfg)
+    target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
+    losses = model.train()([torch.rand(3, 96, 96)], [target])
+    assert losses and all(torch.isfinite(v) for v in losses.values())
+    with torch.no_grad():
+        out = model.eval()([torch.rand(3, 96, 96)])
+    assert set(out[0]) == {"boxes", "labels", "scores"}
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3
+    assert model.transform.min_size == (96,)
+
+
+def test_registry_names_ours_and_the_baseline():
+    assert MODELS.names(baselines=False) == ["faster_rcnn"]
+    assert MODELS.is_baseline("fasterrcnn_mobilenet_v3_large_fpn")
+    with pytest.raises(ConfigError, match=r"model.arch must be one of \['faster_rcnn', .*got 'yolo'"):
+        ModelConfig(arch="yolo")
 
 
 @pytest.mark.parametrize(
@@ -25,7 +49,7 @@ SMALL = dict(width=0.5, fpn_channels=32)
     ],
 )
 def test_backbone_levels_follow_out_indices(out_indices, extra, names, strides):
-    backbone = ghostnet_fpn_backbone(out_indices=out_indices, extra_blocks=extra, **SMALL).eval()
+    backbone = ghostnet_fpn_backbone(out_indices=list(out_indices), extra_blocks=extra, **SMALL).eval()
     out = backbone(torch.rand(1, 3, 128, 128))
     assert isinstance(out, OrderedDict) and list(out) == names == backbone.names
     assert isinstance(backbone.out_channels, int) and backbone.out_channels == 32
@@ -35,7 +59,7 @@ def test_backbone_levels_follow_out_indices(out_indices, extra, names, strides):
 
 
 def test_backbone_reads_channels_from_feature_info():
-    backbone = ghostnet_fpn_backbone(out_indices=(1, 2, 3, 4), fpn_channels=16)
+    backbone = ghostnet_fpn_backbone(out_indices=[1, 2, 3, 4], fpn_channels=16)
     body = timm.create_model("ghostnet", features_only=True, out_indices=(1, 2, 3, 4))
     expected = body.feature_info.channels()
     assert expected == [24, 40, 112, 960]
@@ -44,7 +68,9 @@ def test_backbone_reads_channels_from_feature_info():
 
 @pytest.mark.parametrize("name", ["mobilenetv3_large_100", "ghostnet_100"])
 def test_any_timm_features_only_model(name):
-    model = fasterrcnn_ghostnet_fpn(num_classes=3, name=name, fpn_channels=32, min_size=96, max_size=96).eval()
+    model = fasterrcnn_ghostnet_fpn(
+        num_classes=3, backbone={"name": name}, fpn_channels=32, min_size=96, max_size=96
+    ).eval()
     with torch.no_grad():
         out = model([torch.rand(3, 96, 96)])
     assert set(out[0]) == {"boxes", "labels", "scores"}
@@ -60,7 +86,7 @@ def test_any_timm_features_only_model(name):
     ],
 )
 def test_anchors_and_roi_pooling_follow_the_levels(out_indices, expected):
-    model = fasterrcnn_ghostnet_fpn(num_classes=4, out_indices=out_indices, min_size=128, max_size=128, **SMALL)
+    model = fasterrcnn_ghostnet_fpn(num_classes=4, out_indices=list(out_indices), min_size=128, max_size=128, **SMALL)
     generator = model.rpn.anchor_generator
     assert generator.sizes == expected
     assert generator.aspect_ratios == ((0.5, 1.0, 2.0),) * len(expected)
@@ -74,20 +100,21 @@ def test_anchors_and_roi_pooling_follow_the_levels(out_indices, expected):
 
 
 def test_explicit_anchor_sizes_must_match_the_maps():
-    backbone = ghostnet_fpn_backbone(out_indices=(3, 4), **SMALL)
-    assert anchor_generator_for(backbone, anchor_sizes=[[32], [64], [128]]).sizes == ((32,), (64,), (128,))
+    backbone = ghostnet_fpn_backbone(out_indices=[3, 4], **SMALL)
+    explicit = {**ANCHORS, "anchor_sizes": [[32], [64], [128]]}
+    assert anchor_generator_for(backbone, **explicit).sizes == ((32,), (64,), (128,))
     with pytest.raises(ValueError, match=r"one tuple per feature map: the backbone gives 3 maps \['0', '1', 'pool'\]"):
-        anchor_generator_for(backbone, anchor_sizes=[[32], [64], [128], [256], [512]])
+        anchor_generator_for(backbone, **{**ANCHORS, "anchor_sizes": [[32], [64], [128], [256], [512]]})
     with pytest.raises(ValueError, match="same number of anchor sizes"):
-        anchor_generator_for(backbone, anchor_sizes=[[32], [64, 96], [128]])
+        anchor_generator_for(backbone, **{**ANCHORS, "anchor_sizes": [[32], [64, 96], [128]]})
     with pytest.raises(ValueError, match="anchor_scales must hold at least one scale"):
-        anchor_generator_for(backbone, anchor_scales=())
+        anchor_generator_for(backbone, **{**ANCHORS, "anchor_scales": ()})
     with pytest.raises(ValueError, match="aspect_ratios must hold at least one ratio"):
-        anchor_generator_for(backbone, aspect_ratios=())
+        anchor_generator_for(backbone, **{**ANCHORS, "aspect_ratios": ()})
 
 
 def test_builder_contract():
-    model = fasterrcnn_ghostnet_fpn(num_classes=5, box_head_fcs=(64, 48), min_size=128, max_size=160, **SMALL)
+    model = fasterrcnn_ghostnet_fpn(num_classes=5, box_head_fcs=[64, 48], min_size=128, max_size=160, **SMALL)
     assert isinstance(model, FasterRCNN)
     assert model.roi_heads.box_predictor.cls_score.out_features == 5
     assert model.roi_heads.box_predictor.cls_score.in_features == 48
@@ -97,23 +124,27 @@ def test_builder_contract():
 
 
 def test_builder_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="num_classes counts the background too and must be >= 2, got 1"):
+    with pytest.raises(ValueError, match="num_classes counts the background too: 0 .* or >= 2, got 1"):
         fasterrcnn_ghostnet_fpn(num_classes=1)
-    with pytest.raises(ValueError, match="box_head_fcs must hold at least one layer width"):
-        fasterrcnn_ghostnet_fpn(num_classes=3, box_head_fcs=())
+    with pytest.raises(ValueError, match="num_classes must be >= 2 .* to build a detector, got 0"):
+        fasterrcnn_ghostnet_fpn()
+    with pytest.raises(ValueError, match="box_head_fcs needs at least one layer width"):
+        fasterrcnn_ghostnet_fpn(num_classes=3, box_head_fcs=[])
     with pytest.raises(ValueError, match="extra_blocks must be one of .* got 'p5'"):
         ghostnet_fpn_backbone(extra_blocks="p5", **SMALL)
     with pytest.raises(ValueError, match="norm must be one of .* got 'layernorm'"):
         make_norm("layernorm")
-    with pytest.raises(ValueError, match="fpn_channels must be a positive int, got 0"):
-        ghostnet_fpn_backbone(width=0.5, fpn_channels=0)
+    with pytest.raises(ValueError, match="fpn_channels be >= 1, got .*, 0"):
+        ghostnet_fpn_backbone(fpn_channels=0)
+    with pytest.raises(ValueError, match="min_size <= max_size, got 0, 1333"):
+        fasterrcnn_ghostnet_fpn(num_classes=3, min_size=0)
     with pytest.raises(ValueError, match="body must be a timm model created with features_only=True"):
-        TimmFPNBackbone(torch.nn.Conv2d(3, 8, 3))
+        TimmFPNBackbone(torch.nn.Conv2d(3, 8, 3), fpn_channels=8, extra_blocks="pool", fpn_norm="none")
 
 
 @pytest.mark.parametrize("norm, cls", [("groupnorm", torch.nn.GroupNorm), ("batchnorm", torch.nn.BatchNorm2d)])
 def test_fpn_and_box_head_norm(norm, cls):
-    model = fasterrcnn_ghostnet_fpn(num_classes=3, fpn_norm=norm, box_head_convs=(32,), box_head_norm=norm, **SMALL)
+    model = fasterrcnn_ghostnet_fpn(num_classes=3, fpn_norm=norm, box_head_convs=[32], box_head_norm=norm, **SMALL)
     assert any(isinstance(m, cls) for m in model.backbone.fpn.modules())
     assert any(isinstance(m, cls) for m in model.roi_heads.box_head.modules())
 
@@ -122,7 +153,10 @@ def test_pretrained_backbone_gets_frozen_batchnorm(tmp_path):
     """Pretrained (here from a local file, no download) -> frozen BN, as torchvision does; from scratch -> trainable."""
     weights = tmp_path / "ghostnet.pth"
     torch.save(timm.create_model("ghostnet", width=0.5).state_dict(), weights)
-    pretrained = ghostnet_fpn_backbone(pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)), **SMALL)
+    overlay = {"pretrained_cfg_overlay": {"file": str(weights)}}
+    pretrained = ghostnet_fpn_backbone(
+        backbone={"width": 0.5, "pretrained": True, "timm_kwargs": overlay}, fpn_channels=32
+    )
     norms = [m for m in pretrained.body.modules() if "BatchNorm" in type(m).__name__]
     assert norms and all("Frozen" in type(m).__name__ for m in norms)
     scratch = ghostnet_fpn_backbone(**SMALL)

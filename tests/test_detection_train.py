@@ -14,7 +14,7 @@ from ghost_backbones.engine import load_checkpoint, read_jsonl, run_cli
 
 # A tiny detector and short schedule: seconds per epoch on 2 CPU cores.
 TINY = [
-    "model.width=0.5",
+    "model.backbone.width=0.5",
     "model.fpn_channels=32",
     "model.box_head_fcs=[64, 64]",
     "model.box_batch_size_per_image=64",

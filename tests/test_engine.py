@@ -95,13 +95,11 @@ def test_bad_yaml_file(tmp_path):
 
 
 def test_cli_flags_map_to_keys(tmp_path):
-    parser = build_parser("toy")
-    parser.add_argument("--hidden", type=int)
+    parser = build_parser("toy", ToyConfig, {"--hidden": "model.hidden"})
     cfg = parse_config(
         ToyConfig,
         parser,
         ["--epochs", "5", "--lr", "0.3", "--data-path", "/d", "--hidden", "3", "--opts", "train.seed=9"],
-        extra_flags={"hidden": "model.hidden"},
     )
     assert (cfg.train.epochs, cfg.train.lr, cfg.data.root, cfg.model.hidden, cfg.train.seed) == (5, 0.3, "/d", 3, 9)
     assert cfg.train.amp is False  # unset store_true flags do not override

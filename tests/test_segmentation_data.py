@@ -7,19 +7,20 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN as MEAN
+from timm.data import IMAGENET_DEFAULT_STD as STD
 
 from ghost_backbones.data.synthetic import SHAPE_CLASSES, make_shapes_voc
 from ghost_backbones.engine import DataError
-from segmentation.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SegmentationEvalTransform,
-    SegmentationTrainTransform,
-)
+from segmentation.data.transforms import SegmentationEvalTransform, SegmentationTrainTransform
 from segmentation.data.voc import VOCSegmentation, read_split, resolve_voc_root
 from segmentation.task import segmentation_loss
 
 NUM_CLASSES = 1 + len(SHAPE_CLASSES)
+
+
+def _train_transform(crop, base, scale_range=(0.5, 2.0), hflip_prob=0.5) -> SegmentationTrainTransform:
+    return SegmentationTrainTransform(crop, base, scale_range, hflip_prob, mean=MEAN, std=STD)
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_malformed_list_line(voc_copy: Path) -> None:
 
 def test_train_transform_crops_scales_and_pads(voc_root: Path) -> None:
     torch.manual_seed(0)
-    ds = VOCSegmentation(voc_root, "train", num_classes=NUM_CLASSES, transforms=SegmentationTrainTransform(96, 64))
+    ds = VOCSegmentation(voc_root, "train", num_classes=NUM_CLASSES, transforms=_train_transform(96, 64))
     original = set(np.unique(ds.load(0)[1]).tolist())
     for _ in range(4):
         image, mask = ds[0]
@@ -148,7 +149,7 @@ def test_train_transform_crops_scales_and_pads(voc_root: Path) -> None:
         assert mask.shape == (96, 96) and mask.dtype == torch.int64
         assert set(mask.unique().tolist()) <= original | {255}  # nearest neighbour: no new labels
     # scale <= 1 of a 64-px base: the 96 crop needs padding, with 255 in the mask
-    padded = SegmentationTrainTransform(96, 64, scale_range=(0.5, 1.0))(*ds.load(0))[1]
+    padded = _train_transform(96, 64, (0.5, 1.0))(*ds.load(0))[1]
     assert (padded == 255).float().mean() > 0.5
 
 
@@ -156,15 +157,17 @@ def test_flip_moves_image_and_mask_together() -> None:
     labels = np.zeros((8, 8), dtype=np.uint8)
     labels[:, :3] = 2
     image = Image.fromarray(np.repeat(labels[..., None] * 100, 3, axis=2))
-    t = SegmentationTrainTransform(crop_size=8, base_size=8, scale_range=(1.0, 1.0), hflip_prob=1.0)
+    t = SegmentationTrainTransform(8, 8, (1.0, 1.0), 1.0, mean=MEAN, std=STD)
     x, y = t(image, labels)
     assert torch.equal(y, torch.from_numpy(labels[:, ::-1].copy()).long())
-    pixel = x[:, 0, -1] * torch.tensor(IMAGENET_STD) + torch.tensor(IMAGENET_MEAN)
+    pixel = x[:, 0, -1] * torch.tensor(STD) + torch.tensor(MEAN)
     torch.testing.assert_close(pixel, torch.full((3,), 200 / 255), atol=1e-5, rtol=0)
 
 
 def test_eval_transform_keeps_mask_resolution(voc_root: Path) -> None:
-    ds = VOCSegmentation(voc_root, "val", num_classes=NUM_CLASSES, transforms=SegmentationEvalTransform(100))
+    ds = VOCSegmentation(
+        voc_root, "val", num_classes=NUM_CLASSES, transforms=SegmentationEvalTransform(100, mean=MEAN, std=STD)
+    )
     image, mask = ds[0]
     raw_image, raw_mask = ds.load(0)
     assert mask.shape == (raw_image.height, raw_image.width)
@@ -175,10 +178,10 @@ def test_eval_transform_keeps_mask_resolution(voc_root: Path) -> None:
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: SegmentationTrainTransform(0, 64), r"crop_size and base_size must be >= 1, got 0 and 64"),
-        (lambda: SegmentationTrainTransform(8, 8, scale_range=(2.0, 1.0)), r"scale_range must be \[min, max\]"),
-        (lambda: SegmentationTrainTransform(8, 8, hflip_prob=2), r"hflip_prob must be in \[0, 1\], got 2"),
-        (lambda: SegmentationEvalTransform(-1), r"base_size must be >= 0"),
+        (lambda: _train_transform(0, 64), r"crop_size and base_size must be >= 1, got 0 and 64"),
+        (lambda: _train_transform(8, 8, (2.0, 1.0)), r"scale_range must be \[min, max\]"),
+        (lambda: _train_transform(8, 8, hflip_prob=2), r"hflip_prob must be in \[0, 1\], got 2"),
+        (lambda: SegmentationEvalTransform(-1, mean=MEAN, std=STD), r"base_size must be >= 0"),
         (lambda: VOCSegmentation("/nonexistent", num_classes=300), r"num_classes must be in \[1, 255\], got 300"),
     ],
 )

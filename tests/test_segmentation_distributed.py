@@ -14,7 +14,7 @@ from segmentation import train
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "--workers", "0", "--device", "cpu", "--batch-size", "2", "--crop-size", "64", "--base-size", "64",
-    "--opts", "model.width=0.5", "model.num_classes=4", "data.class_names=[background, circle, square, triangle]",
+    "--opts", "model.backbone.width=0.5", "data.class_names=[background, circle, square, triangle]",
     "train.warmup_iters=2", "train.lr=0.02",
 ]  # fmt: skip
 

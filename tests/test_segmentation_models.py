@@ -7,43 +7,73 @@ from torchvision.models.segmentation import FCN, LRASPP, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import ASPPPooling
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead as TVDeepLabHead
 
+from ghost_backbones.engine import BackboneConfig, ConfigError
 from segmentation import (
+    MODELS,
     DeepLabV3Plus,
-    create_model,
+    build_model,
     deeplabv3_ghostnet,
     deeplabv3plus_ghostnet,
     fcn_ghostnet,
     lraspp_ghostnet,
 )
+from segmentation.config import ModelConfig
 from segmentation.models.backbone import NamedFeatures, create_feature_backbone
 from segmentation.models.heads import ASPP_RATES, BatchSafeASPPPooling, DeepLabHead
 
-BUILDERS = {
-    "deeplabv3": (deeplabv3_ghostnet, DeepLabV3),
-    "deeplabv3plus": (deeplabv3plus_ghostnet, DeepLabV3Plus),
-    "fcn": (fcn_ghostnet, FCN),
-    "lraspp": (lraspp_ghostnet, LRASPP),
-}
+CLASSES = {"deeplabv3": DeepLabV3, "deeplabv3plus": DeepLabV3Plus, "fcn": FCN, "lraspp": LRASPP}
+NO_AUX = {"lraspp", "lraspp_mobilenet_v3_large"}
+HALF = BackboneConfig(width=0.5)
+
+
+def test_registry_lists_ours_and_the_baselines() -> None:
+    assert MODELS.names(baselines=False) == sorted(CLASSES)
+    assert MODELS.names() == sorted([*CLASSES, "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"])
 
 
 @pytest.mark.parametrize("output_stride", [8, 16])
-@pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_output_contract(name: str, output_stride: int) -> None:
-    builder, cls = BUILDERS[name]
-    aux = {} if name == "lraspp" else {"aux_loss": True}
-    model = builder(num_classes=5, width=0.5, output_stride=output_stride, **aux).eval()
-    assert isinstance(model, cls)
+@pytest.mark.parametrize("arch", MODELS.names())
+def test_output_contract_of_every_registered_model(arch: str, output_stride: int) -> None:
+    aux = arch not in NO_AUX
+    cfg = ModelConfig(arch=arch, num_classes=5, backbone=HALF, output_stride=output_stride, aux_loss=aux)
+    model = build_model(cfg).eval()
+    if arch in CLASSES:
+        assert type(model) is CLASSES[arch]
+        assert model.backbone.reductions["out" if arch != "lraspp" else "high"] == output_stride
     with torch.no_grad():
         out = model(torch.rand(2, 3, 72, 88))
-    assert list(out) == (["out"] if name == "lraspp" else ["out", "aux"])
+    assert list(out) == (["out", "aux"] if aux else ["out"])
     for logits in out.values():
         assert logits.shape == (2, 5, 72, 88)
         assert torch.isfinite(logits).all()
 
 
+@pytest.mark.parametrize("arch", sorted(CLASSES))
+def test_public_builders_equal_the_registry(arch: str) -> None:
+    builder = {"deeplabv3": deeplabv3_ghostnet, "deeplabv3plus": deeplabv3plus_ghostnet, "fcn": fcn_ghostnet}
+    builder["lraspp"] = lraspp_ghostnet
+    torch.manual_seed(0)
+    ours = builder[arch](num_classes=3, backbone={"width": 0.5})
+    torch.manual_seed(0)
+    registry = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF))
+    assert ours.state_dict().keys() == registry.state_dict().keys()
+    for key, value in ours.state_dict().items():
+        torch.testing.assert_close(value, registry.state_dict()[key], msg=key)
+
+
+def test_non_ghostnet_timm_backbone() -> None:
+    cfg = ModelConfig(arch="deeplabv3", num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100"))
+    model = build_model(cfg).eval()
+    assert type(model.backbone.body).__name__ == "MobileNetV3Features"
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 3, 64, 64)
+    with pytest.raises(ConfigError, match=r"width=0.5: timm's 'mobilenetv3_large_100' has no width option"):
+        build_model(ModelConfig(num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100", width=0.5)))
+
+
 @pytest.mark.parametrize("output_stride", [8, 16])
 def test_backbone_is_dilated_to_output_stride(output_stride: int) -> None:
-    backbone = create_feature_backbone("ghostnet", {"low": 1, "aux": 2, "out": 4}, output_stride=output_stride)
+    backbone = create_feature_backbone(BackboneConfig(), {"low": 1, "aux": 2, "out": 4}, output_stride=output_stride)
     assert backbone.reductions == {"low": 4, "aux": 8, "out": output_stride}
     feats = backbone(torch.rand(1, 3, 64, 64))
     assert list(feats) == ["low", "aux", "out"]
@@ -54,12 +84,13 @@ def test_backbone_is_dilated_to_output_stride(output_stride: int) -> None:
 
 @pytest.mark.parametrize("width", [0.5, 1.0])
 def test_head_channels_come_from_feature_info(width: float) -> None:
-    model = deeplabv3plus_ghostnet(num_classes=3, width=width, aux_loss=True, head_channels=32)
+    backbone = {"width": width}
+    model = deeplabv3plus_ghostnet(num_classes=3, backbone=backbone, aux_loss=True, head_channels=32)
     channels = model.backbone.channels
     assert model.classifier.aspp.convs[0][0].in_channels == channels["out"]
     assert model.classifier.low_proj[0].in_channels == channels["low"]
     assert model.aux_classifier[0].in_channels == channels["aux"]
-    lraspp = lraspp_ghostnet(num_classes=3, width=width)
+    lraspp = lraspp_ghostnet(num_classes=3, backbone=backbone)
     assert lraspp.classifier.low_classifier.in_channels == lraspp.backbone.channels["low"]
     assert lraspp.classifier.cbr[0].in_channels == lraspp.backbone.channels["high"]
     assert lraspp.backbone.reductions["low"] == 8
@@ -67,16 +98,16 @@ def test_head_channels_come_from_feature_info(width: float) -> None:
 
 @pytest.mark.parametrize("output_stride, rates", [(16, (6, 12, 18)), (8, (12, 24, 36))])
 def test_aspp_rates_follow_output_stride(output_stride: int, rates: tuple[int, int, int]) -> None:
-    model = deeplabv3_ghostnet(num_classes=3, width=0.5, output_stride=output_stride)
+    model = deeplabv3_ghostnet(num_classes=3, backbone={"width": 0.5}, output_stride=output_stride)
     dilations = [branch[0].dilation[0] for branch in model.classifier[0].convs[1:4]]
     assert tuple(dilations) == rates == ASPP_RATES[output_stride]
-    custom = deeplabv3_ghostnet(num_classes=3, width=0.5, atrous_rates=(2, 4, 6))
+    custom = deeplabv3_ghostnet(num_classes=3, backbone={"width": 0.5}, atrous_rates=[2, 4, 6])
     assert [b[0].dilation[0] for b in custom.classifier[0].convs[1:4]] == [2, 4, 6]
 
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
 def test_training_batch_of_one(name: str) -> None:
-    model = create_model(name, num_classes=3, width=0.5, aux_loss=True).train()
+    model = build_model(ModelConfig(arch=name, num_classes=3, backbone=HALF, aux_loss=True)).train()
     pooling = [m for m in model.modules() if isinstance(m, BatchSafeASPPPooling)]
     assert len(pooling) == 1
     before = pooling[0][2].running_mean.clone()
@@ -104,14 +135,8 @@ def test_deeplab_head_256_matches_torchvision_parameters() -> None:
 
 @pytest.mark.parametrize("backbone", ["ghostnetv2", "ghostnetv3"])
 def test_other_ghostnet_generations(backbone: str) -> None:
-    model = deeplabv3_ghostnet(num_classes=4, width=0.5, backbone=backbone).eval()
-    with torch.no_grad():
-        assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 4, 64, 64)
-
-
-@pytest.mark.parametrize("name", ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"])
-def test_torchvision_baselines(name: str) -> None:
-    model = create_model(name, num_classes=4).eval()
+    model = deeplabv3_ghostnet(num_classes=4, backbone={"name": backbone, "width": 0.5}).eval()
+    assert type(model.backbone.body.model).__name__ == "GhostNet" and model.backbone.body.model.version == backbone[-2:]
     with torch.no_grad():
         assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 4, 64, 64)
 
@@ -119,14 +144,18 @@ def test_torchvision_baselines(name: str) -> None:
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: deeplabv3_ghostnet(output_stride=32), r"output_stride must be one of \[8, 16\], got 32"),
-        (lambda: fcn_ghostnet(output_stride=4), r"output_stride must be one of \[8, 16\], got 4"),
-        (lambda: lraspp_ghostnet(num_classes=0), r"num_classes must be >= 1, got 0"),
-        (lambda: deeplabv3_ghostnet(atrous_rates=(6, 12)), r"atrous_rates must be three positive"),
-        (lambda: create_model("unet"), r"unknown segmentation model 'unet'; choose one of"),
-        (lambda: create_model("lraspp_mobilenet_v3_large", width=0.5), r"takes only num_classes and aux_loss"),
-        (lambda: create_feature_backbone("ghostnet", {}), r"taps must name at least one feature map"),
-        (lambda: create_feature_backbone("ghostnet", {"a": 2, "b": 2}), r"distinct feature indices"),
+        (
+            lambda: deeplabv3_ghostnet(num_classes=3, output_stride=32),
+            r"output_stride must be one of \[8, 16\], got 32",
+        ),
+        (lambda: fcn_ghostnet(num_classes=3, output_stride=4), r"output_stride must be one of \[8, 16\], got 4"),
+        (lambda: lraspp_ghostnet(num_classes=0), r"num_classes must be >= 1 to build a model, got 0"),
+        (lambda: lraspp_ghostnet(num_classes=3, aux_loss=True), r"'lraspp' has no auxiliary head"),
+        (lambda: deeplabv3_ghostnet(num_classes=3, atrous_rates=[6, 12]), r"atrous_rates must be three positive"),
+        (lambda: ModelConfig(arch="unet"), r"model.arch must be one of \['deeplabv3', .*got 'unet'"),
+        (lambda: deeplabv3_ghostnet(num_classes=3, width=0.5), r"unknown config key\(s\) \['width'\]"),
+        (lambda: create_feature_backbone(BackboneConfig(), {}, 16), r"taps must name at least one feature map"),
+        (lambda: create_feature_backbone(BackboneConfig(), {"a": 2, "b": 2}, 16), r"distinct feature indices"),
         (lambda: NamedFeatures(nn.Conv2d(3, 3, 1), ["out"]), r"Conv2d has no feature_info"),
     ],
 )

@@ -11,14 +11,15 @@ from PIL import Image
 from ghost_backbones.data import voc_palette
 from ghost_backbones.engine import ConfigError, load_checkpoint, load_config, parse_config, read_jsonl, run_cli
 from segmentation import predict, train
-from segmentation.config import SegmentationConfig, build_model
+from segmentation.config import SegmentationConfig
 from segmentation.demo import run_demo
-from segmentation.task import SegmentationTask
+from segmentation.models import build_model
+from segmentation.task import SegmentationTask, load_segmenter
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY = [
     "--workers", "0", "--device", "cpu", "--batch-size", "4", "--crop-size", "64", "--base-size", "64",
-    "--opts", "model.width=0.5", "model.num_classes=4", "data.class_names=[background, circle, square, triangle]",
+    "--opts", "model.backbone.width=0.5", "data.class_names=[background, circle, square, triangle]",
     "train.warmup_iters=3", "train.lr=0.05", "train.log_every=1", "model.aux_loss=true",
 ]  # fmt: skip
 METRIC_KEYS = {"mIoU", "pixel_acc", "mean_acc", "fw_IoU", "per_class_IoU", "absent_classes", "epoch"}
@@ -89,7 +90,6 @@ def test_crop_and_base_size_flags() -> None:
         SegmentationConfig,
         train.get_parser(),
         ["--config", str(CONFIGS / "deeplabv3_ghostnet_voc.yaml"), "--crop-size", "320", "--base-size", "400"],
-        extra_flags=train.EXTRA_FLAGS,
     )
     assert (cfg.data.crop_size, cfg.data.base_size, cfg.train.lr_scheduler) == (320, 400, "poly")
 
@@ -100,8 +100,8 @@ def test_crop_and_base_size_flags() -> None:
      ("lraspp", "LRASPP", False)],
 )  # fmt: skip
 def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
-    cfg = load_config(SegmentationConfig, CONFIGS / f"{name}_ghostnet_voc.yaml", ["model.pretrained_backbone=false"])
-    assert cfg.model.name == name and cfg.model.num_classes == 21 and cfg.model.aux_loss is aux
+    cfg = load_config(SegmentationConfig, CONFIGS / f"{name}_ghostnet_voc.yaml", ["model.backbone.pretrained=false"])
+    assert cfg.model.arch == name and cfg.model.num_classes == 21 and cfg.model.aux_loss is aux
     assert (cfg.data.crop_size, cfg.data.base_size, cfg.train.epochs, cfg.train.lr_scheduler) == (480, 520, 30, "poly")
     model = build_model(cfg.model)
     assert type(model).__name__ == cls
@@ -111,10 +111,13 @@ def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
 @pytest.mark.parametrize(
     "opts, match",
     [
-        (["model.depth=3"], r"unknown config key\(s\) \['model.depth'\]; valid keys: \['model.name'"),
+        (["model.depth=3"], r"unknown config key\(s\) \['model.depth'\]; valid keys: \['model.arch'"),
         (["model.num_classes=5"], r"data.class_names has 4 names but model.num_classes is 5"),
-        (["model.name=unet"], r"model.name must be one of \["),
-        (["model.name=lraspp"], r"model.name='lraspp' has no auxiliary head; set model.aux_loss=false"),
+        (["model.arch=unet"], r"model.arch must be one of \["),
+        (["model.arch=lraspp"], r"model.arch='lraspp' has no auxiliary head; set model.aux_loss=false"),
+        (["model.backbone.name=resnet9000"], r"model.backbone.name: 'resnet9000' is not a timm model"),
+        (["model.output_stride=32"], r"model.output_stride must be one of \[8, 16\], got 32"),
+        (["train.lr=nan"], r"train.lr must be a finite number > 0, got nan"),
     ],
 )
 def test_config_errors(voc_root: Path, tmp_path: Path, opts: list[str], match: str) -> None:
@@ -147,7 +150,7 @@ def test_predict_writes_palette_masks_and_overlays(trained: Path, voc_root: Path
 
 
 def test_predict_reads_exif_rotated_photos_upright(trained: Path, tmp_path: Path) -> None:
-    model, cfg = predict.load_model(trained / "best.pth")
+    model, cfg = load_segmenter(trained / "best.pth")
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: stored 40x30, displayed rotated 90 degrees clockwise as 30x40
     Image.new("RGB", (40, 30), (90, 120, 200)).save(tmp_path / "phone.jpg", exif=exif)
@@ -165,7 +168,10 @@ def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.Captur
         (["--weights", weights, "--input", str(tmp_path / "missing.jpg")], "error: input not found: "),
         (["--weights", weights, "--input", str(tmp_path / "empty")], "error: no image files (.jpg"),
         (["--weights", weights, "--input", str(tmp_path / "bad")], f"{tmp_path / 'bad' / 'broken.jpg'}: cannot read"),
-        (["--weights", str(tmp_path / "plain.pth"), "--input", str(tmp_path / "bad")], "not a training checkpoint"),
+        (
+            ["--weights", str(tmp_path / "plain.pth"), "--input", str(tmp_path / "bad")],
+            "not a segmentation.train checkpoint",
+        ),
         (["--weights", str(tmp_path / "none.pth"), "--input", str(tmp_path / "bad")], "checkpoint not found"),
     ]
     for argv, message in cases:
@@ -176,7 +182,7 @@ def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.Captur
 
 
 def test_demo_smoke(tmp_path: Path) -> None:
-    overrides = {"train.epochs": 1, "data.crop_size": 64, "data.base_size": 64, "model.width": 0.5}
+    overrides = {"train.epochs": 1, "data.crop_size": 64, "data.base_size": 64, "model.backbone.width": 0.5}
     result = run_demo(tmp_path, num_train=8, num_val=2, image_size=64, overrides=overrides)
     assert 0 <= result["ours"]["mIoU"] <= 100
     assert len(list((tmp_path / "predictions").glob("*_overlay.jpg"))) == 2

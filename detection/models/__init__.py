@@ -1,5 +1,12 @@
-"""Detection models on a Ghost backbone."""
+"""Detection models: the registry (``model.arch``) and one module per architecture.
 
-from .faster_rcnn import FRCNN_DEFAULTS, anchor_generator_for, fasterrcnn_ghostnet_fpn
+Adding an architecture: a module with a builder ``build_x(cfg: ModelConfig, **kwargs)`` decorated with
+``@MODELS.register("x")``, imported here. The config check, the CLIs, the demo and the benchmark find it by name.
+"""
 
-__all__ = ["FRCNN_DEFAULTS", "anchor_generator_for", "fasterrcnn_ghostnet_fpn"]
+from . import baselines, faster_rcnn  # noqa: F401  (register the architectures)
+from .anchors import anchor_generator_for
+from .faster_rcnn import build_faster_rcnn, fasterrcnn_ghostnet_fpn
+from .registry import MODELS, build_model
+
+__all__ = ["MODELS", "anchor_generator_for", "build_faster_rcnn", "build_model", "fasterrcnn_ghostnet_fpn"]

@@ -7,24 +7,53 @@ Examples::
 
     >>> from ghost_backbones.engine import build_parser, parse_config, fit, run_cli
     >>> def main(argv=None):
-    ...     cfg = parse_config(MyConfig, build_parser("Train my task"), argv)
+    ...     cfg = parse_config(MyConfig, build_parser("Train my task", MyConfig), argv)
     ...     return fit(MyTask(cfg))
     >>> raise SystemExit(run_cli(main))  # doctest: +SKIP
 """
 
 from ..errors import ConfigError, DataError, NonFiniteLossError
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .backbone import create_backbone, pretrained_mean_std
+from .checkpoint import (
+    describe_run,
+    load_checkpoint,
+    load_model_weights,
+    load_trained_model,
+    read_trained_checkpoint,
+    save_checkpoint,
+)
 from .cli import COMMON_FLAGS, build_parser, parse_config, run_cli
-from .config import TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config, valid_keys
+from .config import (
+    BackboneConfig,
+    NormName,
+    TrainConfig,
+    apply_overrides,
+    check_choices,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    valid_keys,
+)
 from .distributed import resolve_device
 from .jsonl import JsonlLogger, read_jsonl, write_json
 from .loop import ShardSampler, autocast, fit, get_metric, progress
+from .registry import Registry
 from .schedule import lr_lambda
 from .task import Task
 
 __all__ = [
+    "BackboneConfig",
     "COMMON_FLAGS",
+    "NormName",
+    "Registry",
+    "check_choices",
+    "create_backbone",
+    "describe_run",
+    "load_model_weights",
+    "load_trained_model",
+    "pretrained_mean_std",
+    "read_trained_checkpoint",
     "ConfigError",
     "DataError",
     "JsonlLogger",

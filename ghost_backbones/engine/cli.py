@@ -2,86 +2,119 @@
 
 Examples::
 
-    >>> parser = build_parser("Train Faster R-CNN GhostNet-FPN on COCO")
-    >>> _ = parser.add_argument("--min-size", type=int)
-    >>> cfg = parse_config(DetectionConfig, parser, ["--epochs", "2", "--opts", "train.lr=0.01"],
-    ...                    extra_flags={"min_size": "model.min_size"})  # doctest: +SKIP
+    >>> parser = build_parser("Train a detector", DetectionConfig, {"--min-size": "model.min_size"})  # doctest: +SKIP
+    >>> cfg = parse_config(DetectionConfig, parser, ["--epochs", "2", "--opts", "train.lr=0.01"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..errors import ConfigError, DataError, NonFiniteLossError
-from .config import load_config, parse_override
+from .config import TrainConfig, load_config, parse_override  # noqa: F401  (TrainConfig: doctest)
 
 __all__ = ["build_parser", "parse_config", "run_cli", "user_message", "COMMON_FLAGS"]
 
 T = TypeVar("T")
 
-# argparse destination -> config key
+# flag -> config key: the flags torchvision's reference scripts have, each an alias of one config key.
 COMMON_FLAGS: dict[str, str] = {
-    "data_path": "data.root",
-    "skip_bad_images": "data.skip_bad_images",
-    "output_dir": "train.output_dir",
-    "epochs": "train.epochs",
-    "batch_size": "train.batch_size",
-    "lr": "train.lr",
-    "workers": "train.workers",
-    "device": "train.device",
-    "amp": "train.amp",
-    "resume": "train.resume",
-    "weights": "train.weights",
-    "test_only": "train.test_only",
-    "seed": "train.seed",
+    "--data-path": "data.root",
+    "--skip-bad-images": "data.skip_bad_images",
+    "--output-dir": "train.output_dir",
+    "--epochs": "train.epochs",
+    "--batch-size": "train.batch_size",
+    "--lr": "train.lr",
+    "--workers": "train.workers",
+    "--device": "train.device",
+    "--amp": "train.amp",
+    "--resume": "train.resume",
+    "--weights": "train.weights",
+    "--test-only": "train.test_only",
+    "--seed": "train.seed",
 }
+_SHORT = {"--batch-size": "-b", "--workers": "-j"}
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
-    """A parser with the common training flags; tasks add their own before calling `parse_config`."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def _field(cls: type, key: str) -> tuple[Any, Any]:
+    """The type annotation and default of the dotted ``key`` of the config dataclass ``cls``."""
+    *sections, leaf = key.split(".")
+    for section in sections:
+        cls = typing.get_type_hints(cls)[section]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if leaf not in fields:
+        raise KeyError(f"{key} is not a key of {cls.__name__}")
+    f = fields[leaf]
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return typing.get_type_hints(cls)[leaf], default
+
+
+def build_parser(
+    description: str, config_cls: type, extra_flags: Mapping[str, str] | None = None
+) -> argparse.ArgumentParser:
+    """A parser whose flags are aliases of config keys: :data:`COMMON_FLAGS` plus the task's ``extra_flags``.
+
+    Each flag takes its type from the config field and shows the config's default in ``--help``; a flag left out
+    does not override the YAML. ``--config`` and ``--opts KEY=VALUE ...`` reach every other key.
+
+    Args:
+        description: the ``--help`` description.
+        config_cls: the task's top-level config dataclass (its defaults are the ones shown).
+        extra_flags: more ``{"--flag": "section.key"}`` aliases.
+
+    Examples::
+
+        >>> @dataclasses.dataclass
+        ... class Recipe:
+        ...     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+        >>> parser = build_parser("toy", Recipe, {"--clip": "train.clip_grad_norm"})
+        >>> parse_config(Recipe, parser, ["--clip", "1.5"]).train.clip_grad_norm
+        1.5
+        >>> "train.epochs, default: 12" in parser.format_help()
+        True
+    """
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--config", help="YAML recipe (sections model/data/train); defaults are the built-in ones")
-    p.add_argument("--data-path", help="dataset root (data.root)")
-    p.add_argument("--output-dir", help="where checkpoints, log.jsonl and metrics.json go (train.output_dir)")
-    p.add_argument("--epochs", type=int, help="train.epochs")
-    p.add_argument("-b", "--batch-size", type=int, help="images per process (train.batch_size)")
-    p.add_argument("--lr", type=float, help="peak learning rate (train.lr)")
-    p.add_argument("-j", "--workers", type=int, help="data loading workers per process (train.workers)")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
-    p.add_argument("--amp", action="store_true", default=None, help="mixed precision (train.amp)")
-    p.add_argument("--resume", help="checkpoint to resume from, or 'auto' for OUTPUT_DIR/checkpoint.pth")
-    p.add_argument("--weights", help="initialise the model from this checkpoint (train.weights)")
-    p.add_argument("--test-only", action="store_true", default=None, help="only evaluate (with --resume/--weights)")
-    p.add_argument("--seed", type=int, help="train.seed")
-    p.add_argument(
-        "--skip-bad-images", action="store_true", default=None, help="warn about unreadable images and skip them"
-    )
+    flags = {**{k: v for k, v in COMMON_FLAGS.items() if _has_key(config_cls, v)}, **(extra_flags or {})}
+    for flag, key in flags.items():
+        tp, default = _field(config_cls, key)
+        names = [_SHORT[flag], flag] if flag in _SHORT else [flag]
+        shown = f"{key}, default: {default!r}" if isinstance(default, str) else f"{key}, default: {default}"
+        if tp is bool:
+            p.add_argument(*names, action="store_true", default=None, help=f"sets {shown}")
+        else:
+            scalar = next((t for t in (int, float) if tp is t or t in typing.get_args(tp)), str)
+            p.add_argument(*names, type=scalar, metavar=flag.lstrip("-").upper().replace("-", "_"), help=shown)
     p.add_argument(
         "--opts", nargs="+", default=[], metavar="KEY=VALUE", help="override any config key, e.g. train.lr=0.01"
     )
+    p.set_defaults(_config_flags=flags)
     return p
 
 
-def parse_config(
-    cls: type[T],
-    parser: argparse.ArgumentParser,
-    argv: Sequence[str] | None = None,
-    extra_flags: Mapping[str, str] | None = None,
-) -> T:
+def _has_key(cls: type, key: str) -> bool:
+    try:
+        _field(cls, key)
+    except KeyError:
+        return False
+    return True
+
+
+def parse_config(cls: type[T], parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> T:
     """Parse ``argv`` and build ``cls``: defaults < ``--config`` YAML < flags < ``--opts``.
 
-    Flags left unset (``None``) do not override the YAML. Unknown ``--opts`` keys raise `ConfigError`
-    listing the valid keys.
+    Flags left unset do not override the YAML. Unknown ``--opts`` keys raise `ConfigError` listing the valid keys.
     """
     args = parser.parse_args(argv)
-    flags = {**COMMON_FLAGS, **(extra_flags or {})}
     overrides: dict[str, Any] = {}
-    for dest, key in flags.items():
-        value = getattr(args, dest, None)
+    for flag, key in args._config_flags.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
         if value is not None:
             overrides[key] = value
     overrides.update(dict(parse_override(o) for o in args.opts))
@@ -107,7 +140,6 @@ def user_message(error: BaseException) -> str:
     # The traceback's last line names the type, qualified by its module unless it is a builtin.
     lines = list(re.finditer(rf"^(?:[\w.]+\.)?{re.escape(type(error).__name__)}: ", text, flags=re.MULTILINE))
     return text[lines[-1].end() :].strip() if lines else text
-    return text
 
 
 def run_cli(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:

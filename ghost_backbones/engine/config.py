@@ -18,18 +18,22 @@ Examples::
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from ..errors import ConfigError
 
 __all__ = [
+    "BackboneConfig",
+    "check_choices",
+    "NormName",
     "TrainConfig",
     "load_config",
     "parse_override",
@@ -40,6 +44,77 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+NormName = Literal["", "batchnorm", "frozenbn", "groupnorm", "syncbn"]
+
+
+def check_choices(section: Any, prefix: str) -> None:
+    """Check every ``Literal[...]`` field of the dataclass instance ``section``; the error lists the valid values.
+
+    The config loader checks them too; this also covers configs built in code (``ModelConfig(arch=...)``).
+
+    Examples::
+
+        >>> TrainConfig(optimizer="adam")
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: train.optimizer must be one of ['sgd', 'adamw'], got 'adam'
+    """
+    hints = typing.get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        tp = hints[f.name]
+        if typing.get_origin(tp) is typing.Literal and getattr(section, f.name) not in typing.get_args(tp):
+            raise ConfigError(
+                f"{prefix}.{f.name} must be one of {list(typing.get_args(tp))}, got {getattr(section, f.name)!r}"
+            )
+
+
+@dataclass
+class BackboneConfig:
+    """The timm backbone of a detection or segmentation model (``model.backbone`` in both tasks' recipes).
+
+    Args:
+        name: timm model: ``ghostnet``, ``ghostnetv2``, ``ghostnetv3`` or any model timm builds with
+            ``features_only=True`` (``mobilenetv3_large_100``, ``resnet50`` ...).
+        width: channel multiplier of the GhostNet models (other timm models have none: leave it at 1.0).
+        pretrained: start from ImageNet weights (timm's hub, or a file through
+            ``timm_kwargs: {pretrained_cfg_overlay: {file: PATH}}``).
+        frozen_stages: GhostNet levels frozen (weights and BN statistics); ``null`` freezes nothing.
+        norm_layer: the backbone's norm; ``""`` is the task's default (detection: frozen BN when ``pretrained``, as
+            torchvision; otherwise trainable BN).
+        timm_kwargs: more ``timm.create_model`` arguments (``drop_path_rate``, ``pretrained_cfg_overlay`` ...).
+
+    Examples::
+
+        >>> BackboneConfig(name="ghostnetv2", width=1.3).width
+        1.3
+        >>> BackboneConfig(name="ghostnet_v9")
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: model.backbone.name: 'ghostnet_v9' is not a timm model (ours: \
+['ghostnet', 'ghostnetv2', 'ghostnetv3'], or any name of timm.list_models())
+    """
+
+    name: str = "ghostnet"
+    width: float = 1.0
+    pretrained: bool = False
+    frozen_stages: int | None = None
+    norm_layer: NormName = ""
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import timm
+
+        import ghost_backbones  # noqa: F401  (registers ours)
+
+        check_choices(self, "model.backbone")
+        if not timm.is_model(self.name):
+            raise ConfigError(
+                f"model.backbone.name: {self.name!r} is not a timm model (ours: ['ghostnet', 'ghostnetv2', "
+                f"'ghostnetv3'], or any name of timm.list_models())"
+            )
+        if not self.width > 0:
+            raise ConfigError(f"model.backbone.width must be > 0, got {self.width}")
 
 
 @dataclass
@@ -82,12 +157,12 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     seed: int = 42
-    optimizer: str = "sgd"
+    optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4
     norm_weight_decay: float | None = None
-    lr_scheduler: str = "multistep"
+    lr_scheduler: Literal["multistep", "cosine", "poly"] = "multistep"
     lr_steps: list[int] = field(default_factory=lambda: [8, 11])
     lr_gamma: float = 0.1
     poly_power: float = 0.9
@@ -102,17 +177,14 @@ class TrainConfig:
     sync_bn: bool = False
 
     def __post_init__(self) -> None:
-        choices = {"optimizer": ("sgd", "adamw"), "lr_scheduler": ("multistep", "cosine", "poly")}
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(f"train.{name} must be one of {list(valid)}, got {getattr(self, name)!r}")
+        check_choices(self, "train")
         for name in ("epochs", "batch_size", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0 or self.warmup_iters < 0:
             raise ConfigError(f"train.workers and train.warmup_iters must be >= 0: {self.workers}, {self.warmup_iters}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
 
 
 def valid_keys(cls: type, prefix: str = "") -> list[str]:

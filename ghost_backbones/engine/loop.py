@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, NonFiniteLossError
 from . import distributed as du
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import describe_run, load_checkpoint, load_model_weights, read_trained_checkpoint, save_checkpoint
 from .config import TrainConfig, config_to_dict
 from .jsonl import JsonlLogger, write_json
 from .schedule import lr_lambda
@@ -117,11 +117,11 @@ class _Runner:
     def _build(self) -> None:
         cfg, env = self.cfg, self.env
         _seed_all(cfg.seed + env.rank)
+        if cfg.test_only and not (cfg.weights or cfg.resume):
+            raise ConfigError("--test-only needs the weights to evaluate: pass --weights CKPT or --resume CKPT")
         model = self.task.build_model()
         if cfg.weights:
-            state = load_checkpoint(cfg.weights)
-            model.load_state_dict(state.get("model", state))
-            self.weights_epoch = int(state.get("epoch", -1))
+            self._load_weights(model, cfg.weights)
         model.to(self.device)
         if env.distributed and cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -184,6 +184,16 @@ class _Runner:
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
 
+    def _load_weights(self, model: nn.Module, path: str | Path) -> dict[str, Any]:
+        """Load a checkpoint's weights into ``model``: one clear error for another task, architecture or width."""
+        state = load_checkpoint(path)
+        if "model" in state:
+            state = read_trained_checkpoint(path, self.task.name)
+        trained_as = describe_run(state["config"]) if "config" in state else "another model"
+        load_model_weights(model, state.get("model", state), path, trained_as, describe_run(self.task.cfg))
+        self.weights_epoch = int(state.get("epoch", -1))
+        return state
+
     def _resume_path(self) -> Path | None:
         if not self.cfg.resume:
             return None
@@ -195,8 +205,7 @@ class _Runner:
         path = self._resume_path()
         if path is None:
             return 0
-        state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        state = self._load_weights(self.model, path)
         if self.cfg.test_only:
             return int(state.get("epoch", -1)) + 1
         for key in ("optimizer", "scheduler", "scaler"):
@@ -220,6 +229,7 @@ class _Runner:
             "best": self.best,
             "metrics": metrics,
             "config": config_to_dict(self.task.cfg),
+            "task": self.task.name,
         }
 
     def evaluate(self, epoch: int) -> dict[str, Any]:

@@ -32,11 +32,13 @@ class Task(ABC):
         cfg: the task's top-level config dataclass; the engine reads ``cfg.train`` (a `TrainConfig`).
 
     Attributes:
+        name: the task's name, saved in every checkpoint (``detection``, ``segmentation``).
         best_metric: dotted path into `evaluate`'s result whose highest value selects ``best.pth``.
         val_batch_size: evaluation batch size per process.
         find_unused_parameters: passed to DistributedDataParallel.
     """
 
+    name: str = "task"
     best_metric: str = "loss"
     val_batch_size: int = 1
     find_unused_parameters: bool = False

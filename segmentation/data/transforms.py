@@ -8,12 +8,12 @@ the logits are resized back to it, so metrics are computed at the original resol
 
 Examples::
 
-    >>> from PIL import Image
+    >>> from timm.data import IMAGENET_DEFAULT_MEAN as MEAN, IMAGENET_DEFAULT_STD as STD
     >>> image, mask = Image.new("RGB", (200, 150)), Image.new("P", (200, 150))
-    >>> x, y = SegmentationTrainTransform(crop_size=96, base_size=128)(image, mask)
+    >>> x, y = SegmentationTrainTransform(96, 128, (0.5, 2.0), 0.5, mean=MEAN, std=STD)(image, mask)
     >>> x.shape, x.dtype, y.shape, y.dtype
     (torch.Size([3, 96, 96]), torch.float32, torch.Size([96, 96]), torch.int64)
-    >>> x, y = SegmentationEvalTransform(base_size=128)(image, mask)
+    >>> x, y = SegmentationEvalTransform(128, mean=MEAN, std=STD)(image, mask)
     >>> x.shape, y.shape
     (torch.Size([3, 128, 170]), torch.Size([150, 200]))
 """
@@ -32,8 +32,6 @@ from torchvision.transforms.v2 import functional as TF
 
 __all__ = [
     "IGNORE_INDEX",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "SegmentationTrainTransform",
     "SegmentationEvalTransform",
     "to_mask",
@@ -41,8 +39,6 @@ __all__ = [
 
 #: Label of void / unlabelled pixels: ignored by the loss and the metric.
 IGNORE_INDEX = 255
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def to_mask(mask: Image.Image | np.ndarray) -> tv_tensors.Mask:
@@ -64,12 +60,13 @@ class SegmentationTrainTransform:
         base_size: reference shorter side; the random scale is drawn in ``scale_range * base_size``.
         scale_range: min and max scale factors (torchvision's recipe: 0.5 to 2.0).
         hflip_prob: probability of a horizontal flip.
-        mean: per-channel normalisation mean.
+        mean: per-channel normalisation mean (the backbone's ``pretrained_cfg``).
         std: per-channel normalisation std.
 
     Examples::
 
-        >>> t = SegmentationTrainTransform(crop_size=64, base_size=80, scale_range=(0.5, 1.0))
+        >>> from timm.data import IMAGENET_DEFAULT_MEAN as MEAN, IMAGENET_DEFAULT_STD as STD
+        >>> t = SegmentationTrainTransform(64, 80, (0.5, 1.0), 0.5, mean=MEAN, std=STD)
         >>> t(Image.new("RGB", (80, 60)), Image.new("P", (80, 60)))[1].shape
         torch.Size([64, 64])
     """
@@ -78,10 +75,11 @@ class SegmentationTrainTransform:
         self,
         crop_size: int,
         base_size: int,
-        scale_range: Sequence[float] = (0.5, 2.0),
-        hflip_prob: float = 0.5,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        scale_range: Sequence[float],
+        hflip_prob: float,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
     ) -> None:
         if crop_size < 1 or base_size < 1:
             raise ValueError(f"crop_size and base_size must be >= 1, got {crop_size} and {base_size}")
@@ -111,19 +109,19 @@ class SegmentationEvalTransform:
 
     Args:
         base_size: target shorter side of the image (0 keeps the original size).
-        mean: per-channel normalisation mean.
+        mean: per-channel normalisation mean (the backbone's ``pretrained_cfg``).
         std: per-channel normalisation std.
 
     Examples::
 
-        >>> x, y = SegmentationEvalTransform(base_size=0)(Image.new("RGB", (40, 30)), Image.new("P", (40, 30)))
+        >>> from timm.data import IMAGENET_DEFAULT_MEAN as MEAN, IMAGENET_DEFAULT_STD as STD
+        >>> t = SegmentationEvalTransform(0, mean=MEAN, std=STD)
+        >>> x, y = t(Image.new("RGB", (40, 30)), Image.new("P", (40, 30)))
         >>> x.shape, y.shape
         (torch.Size([3, 30, 40]), torch.Size([30, 40]))
     """
 
-    def __init__(
-        self, base_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
-    ) -> None:
+    def __init__(self, base_size: int, *, mean: Sequence[float], std: Sequence[float]) -> None:
         if base_size < 0:
             raise ValueError(f"base_size must be >= 0 (0 keeps the original size), got {base_size}")
         self.base_size = base_size

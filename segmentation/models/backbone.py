@@ -8,8 +8,7 @@ with just the taps a head needs, reading channels and strides from ``feature_inf
 Examples::
 
     >>> import torch
-    >>> import ghost_backbones  # registers "ghostnet"
-    >>> backbone = create_feature_backbone("ghostnet", {"low": 2, "out": 4}, output_stride=16, width=1.0)
+    >>> backbone = create_feature_backbone(BackboneConfig(), {"low": 2, "out": 4}, output_stride=16)
     >>> backbone.channels, backbone.reductions
     ({'low': 40, 'out': 960}, {'low': 8, 'out': 16})
     >>> {k: tuple(v.shape) for k, v in backbone(torch.rand(1, 3, 128, 128)).items()}
@@ -20,15 +19,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
 
-import timm
 from torch import Tensor, nn
 
-__all__ = ["NamedFeatures", "create_feature_backbone", "OUTPUT_STRIDES"]
+from ghost_backbones.engine import BackboneConfig, create_backbone
 
-#: Output strides a segmentation backbone may be dilated to (the final feature map's reduction).
-OUTPUT_STRIDES = (8, 16)
+__all__ = ["NamedFeatures", "create_feature_backbone"]
 
 
 class NamedFeatures(nn.Module):
@@ -63,48 +59,31 @@ class NamedFeatures(nn.Module):
         return OrderedDict(zip(self.names, self.body(x)))
 
 
-def create_feature_backbone(
-    name: str,
-    taps: Mapping[str, int],
-    *,
-    output_stride: int = 16,
-    pretrained: bool = False,
-    **kwargs: Any,
-) -> NamedFeatures:
-    """Build a dilated timm backbone returning the feature maps named in ``taps``.
+def create_feature_backbone(cfg: BackboneConfig, taps: Mapping[str, int], output_stride: int) -> NamedFeatures:
+    """Build the dilated timm backbone of ``cfg`` returning the feature maps named in ``taps``.
 
     Args:
-        name: timm model name (``"ghostnet"``, ``"ghostnetv2"``, ``"ghostnetv3"``, or any timm model with
-            ``features_only`` and ``output_stride`` support).
+        cfg: the ``model.backbone`` section (any timm model with ``features_only`` and ``output_stride``).
         taps: output name -> timm feature index (0..4 for strides 2..32 before dilation), e.g.
             ``{"aux": 2, "out": 4}``.
         output_stride: 8 or 16: the last stages are dilated so the final map has this reduction.
-        pretrained: load the backbone's ImageNet weights (timm's pretrained mechanism).
-        **kwargs: passed to ``timm.create_model`` (``width``, ``frozen_stages``, ``norm_layer``, ...).
 
     Examples::
 
-        >>> create_feature_backbone("ghostnet", {"out": 4}, output_stride=8).reductions
+        >>> create_feature_backbone(BackboneConfig(), {"out": 4}, output_stride=8).reductions
         {'out': 8}
+        >>> create_feature_backbone(BackboneConfig(name="mobilenetv3_large_100"), {"out": 4}, 16).channels
+        {'out': 960}
     """
-    if output_stride not in OUTPUT_STRIDES:
-        raise ValueError(f"output_stride must be one of {list(OUTPUT_STRIDES)}, got {output_stride}")
     if not taps:
         raise ValueError("taps must name at least one feature map")
     ordered = sorted(taps.items(), key=lambda item: item[1])
     indices = [index for _, index in ordered]
     if len(set(indices)) != len(indices):
         raise ValueError(f"taps must use distinct feature indices, got {dict(taps)}")
-    body = timm.create_model(
-        name,
-        pretrained=pretrained,
-        features_only=True,
-        out_indices=tuple(indices),
-        output_stride=output_stride,
-        **kwargs,
-    )
+    body = create_backbone(cfg, out_indices=indices, output_stride=output_stride)
     backbone = NamedFeatures(body, [tap for tap, _ in ordered])
     last = max(backbone.reductions.values())
     if last != output_stride:
-        raise ValueError(f"backbone {name!r} reports output stride {last} for output_stride={output_stride}")
+        raise ValueError(f"backbone {cfg.name!r} reports output stride {last} for output_stride={output_stride}")
     return backbone

@@ -81,9 +81,7 @@ class DeepLabHead(nn.Sequential):
         torch.Size([2, 3, 8, 8])
     """
 
-    def __init__(
-        self, in_channels: int, num_classes: int, atrous_rates: Sequence[int] = (6, 12, 18), channels: int = 256
-    ) -> None:
+    def __init__(self, in_channels: int, num_classes: int, atrous_rates: Sequence[int], channels: int) -> None:
         super().__init__(
             _aspp(in_channels, atrous_rates, channels),
             nn.Conv2d(channels, channels, 3, padding=1, bias=False),
@@ -120,7 +118,7 @@ class DeepLabV3PlusHead(nn.Module):
 
     Examples::
 
-        >>> head = DeepLabV3PlusHead(960, 24, 21, channels=64)
+        >>> head = DeepLabV3PlusHead(960, 24, 21, (6, 12, 18), channels=64, low_proj_channels=48)
         >>> head(torch.rand(2, 960, 8, 8), torch.rand(2, 24, 32, 32)).shape
         torch.Size([2, 21, 32, 32])
     """
@@ -130,9 +128,9 @@ class DeepLabV3PlusHead(nn.Module):
         in_channels: int,
         low_channels: int,
         num_classes: int,
-        atrous_rates: Sequence[int] = (6, 12, 18),
-        channels: int = 256,
-        low_proj_channels: int = 48,
+        atrous_rates: Sequence[int],
+        channels: int,
+        low_proj_channels: int,
     ) -> None:
         super().__init__()
         self.aspp = _aspp(in_channels, atrous_rates, channels)
@@ -166,7 +164,7 @@ class DeepLabV3Plus(nn.Module):
     Examples::
 
         >>> from segmentation import deeplabv3plus_ghostnet
-        >>> out = deeplabv3plus_ghostnet(num_classes=4, width=0.5)(torch.rand(1, 3, 96, 96))
+        >>> out = deeplabv3plus_ghostnet(num_classes=4, backbone={"width": 0.5})(torch.rand(1, 3, 96, 96))
         >>> out["out"].shape
         torch.Size([1, 4, 96, 96])
     """

@@ -1,0 +1,39 @@
+"""The detection model registry: ``model.arch`` -> builder taking the ``model`` config section.
+
+Examples::
+
+    >>> from detection.config import ModelConfig
+    >>> MODELS.names()
+    ['faster_rcnn', 'fasterrcnn_mobilenet_v3_large_fpn']
+    >>> model = build_model(ModelConfig(num_classes=4, backbone=BackboneConfig(width=0.5)))
+    >>> type(model).__name__, model.roi_heads.box_predictor.cls_score.out_features
+    ('FasterRCNN', 4)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ghost_backbones.engine import BackboneConfig, ConfigError, Registry  # noqa: F401  (BackboneConfig: doctest)
+
+from ..config import ModelConfig
+
+__all__ = ["MODELS", "build_model"]
+
+MODELS = Registry("detection architecture (model.arch)")
+
+
+def build_model(cfg: ModelConfig, **kwargs: Any) -> nn.Module:
+    """The detector ``cfg.arch`` names, built from ``cfg`` (``cfg.num_classes`` must be resolved, >= 2).
+
+    Args:
+        cfg: the ``model`` section of the recipe.
+        **kwargs: extra arguments of the torchvision model class (the task passes ``_skip_resize``).
+    """
+    if cfg.num_classes < 2:
+        raise ConfigError(
+            f"model.num_classes must be >= 2 (background included) to build a detector, got {cfg.num_classes}"
+        )
+    return MODELS.get(cfg.arch)(cfg, **kwargs)

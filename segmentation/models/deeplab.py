@@ -1,0 +1,68 @@
+"""DeepLabV3 (torchvision's model class) and DeepLabV3+ on a dilated GhostNet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchvision.models.segmentation import DeepLabV3
+from torchvision.models.segmentation.fcn import FCNHead
+
+from ..config import ModelConfig
+from .backbone import create_feature_backbone
+from .heads import ASPP_RATES, DeepLabHead, DeepLabV3Plus, DeepLabV3PlusHead
+from .registry import LAST, LOW, MID, MODELS, model_from_fields
+
+__all__ = ["build_deeplabv3", "build_deeplabv3plus", "deeplabv3_ghostnet", "deeplabv3plus_ghostnet"]
+
+
+@MODELS.register("deeplabv3")
+def build_deeplabv3(cfg: ModelConfig) -> DeepLabV3:
+    """DeepLabV3: ASPP ``head_channels`` wide on the last map; ``aux_loss`` adds an ``FCNHead`` at stride 8."""
+    taps = {"aux": MID, "out": LAST} if cfg.aux_loss else {"out": LAST}
+    body = create_feature_backbone(cfg.backbone, taps, cfg.output_stride)
+    rates = tuple(cfg.atrous_rates or ASPP_RATES[cfg.output_stride])
+    classifier = DeepLabHead(body.channels["out"], cfg.num_classes, rates, channels=cfg.head_channels)
+    aux = FCNHead(body.channels["aux"], cfg.num_classes) if cfg.aux_loss else None
+    return DeepLabV3(body, classifier, aux)
+
+
+@MODELS.register("deeplabv3plus")
+def build_deeplabv3plus(cfg: ModelConfig) -> DeepLabV3Plus:
+    """DeepLabV3+: DeepLabV3's ASPP plus a decoder on the stride-4 features, for sharper boundaries."""
+    taps = {"low": LOW, "aux": MID, "out": LAST} if cfg.aux_loss else {"low": LOW, "out": LAST}
+    body = create_feature_backbone(cfg.backbone, taps, cfg.output_stride)
+    rates = tuple(cfg.atrous_rates or ASPP_RATES[cfg.output_stride])
+    classifier = DeepLabV3PlusHead(
+        body.channels["out"], body.channels["low"], cfg.num_classes, rates, cfg.head_channels, cfg.low_proj_channels
+    )
+    aux = FCNHead(body.channels["aux"], cfg.num_classes) if cfg.aux_loss else None
+    return DeepLabV3Plus(body, classifier, aux)
+
+
+def deeplabv3_ghostnet(**fields: Any) -> DeepLabV3:
+    """DeepLabV3 from ``model`` config fields (defaults: :class:`segmentation.config.ModelConfig`).
+
+    Args:
+        **fields: ``num_classes`` (required), and any other ``model`` key, nested ones as dicts
+            (``backbone={"name": "ghostnetv2", "width": 1.3}``, ``output_stride=8``, ``aux_loss=True`` ...).
+
+    Examples::
+
+        >>> import torch
+        >>> model = deeplabv3_ghostnet(num_classes=3, backbone={"width": 0.5}, output_stride=8, aux_loss=True)
+        >>> {k: tuple(v.shape) for k, v in model(torch.rand(2, 3, 64, 64)).items()}
+        {'out': (2, 3, 64, 64), 'aux': (2, 3, 64, 64)}
+    """
+    return model_from_fields("deeplabv3", fields)
+
+
+def deeplabv3plus_ghostnet(**fields: Any) -> DeepLabV3Plus:
+    """DeepLabV3+ from ``model`` config fields (see :func:`deeplabv3_ghostnet`).
+
+    Examples::
+
+        >>> import torch
+        >>> deeplabv3plus_ghostnet(num_classes=3, backbone={"width": 0.5})(torch.rand(1, 3, 64, 64))["out"].shape
+        torch.Size([1, 3, 64, 64])
+    """
+    return model_from_fields("deeplabv3plus", fields)
