@@ -1,6 +1,4 @@
-"""The demo pipeline and the speed benchmark, on tiny settings (the real runs take minutes)."""
-
-import json
+"""The detection speed benchmark, on tiny settings (the real runs take minutes); the demo is in test_demos.py."""
 
 import pytest
 
@@ -13,37 +11,7 @@ from detection.benchmark import (
     build_models,
     main,
 )
-from detection.demo import run_demo
 from ghost_backbones.engine import ConfigError
-
-TINY = [
-    "model.min_size=96",
-    "model.max_size=96",
-    "model.backbone.width=0.5",
-    "model.fpn_channels=32",
-    "model.box_head_fcs=[64, 64]",
-    "train.epochs=1",
-    "train.eval_every=1",
-    "train.warmup_iters=2",
-    "train.workers=0",
-]
-
-
-def test_demo_generates_trains_evaluates_draws_and_compares(tmp_path, capsys):
-    results = run_demo(tmp_path, num_train=8, num_val=4, image_size=96, overrides=TINY, compare=True, num_drawn=2)
-    assert (tmp_path / "data" / "annotations" / "instances_train2017.json").is_file()
-    assert {"best.pth", "checkpoint.pth", "log.jsonl", "metrics.json"} <= {
-        p.name for p in (tmp_path / "train").iterdir()
-    }
-    assert len(list((tmp_path / "predictions").glob("*.jpg"))) == 2
-    assert (tmp_path / "predictions" / "detections.json").is_file()
-    saved = json.loads((tmp_path / "comparison.json").read_text())
-    assert set(saved) == {"ghostnet_fpn", "mobilenet_v3_large_fpn"}
-    assert saved["ghostnet_fpn"]["bbox"]["AP"] == results["ghostnet_fpn"]["bbox"]["AP"]
-    printed = capsys.readouterr().out
-    assert "Faster R-CNN GhostNet-FPN from scratch on 8 synthetic images: COCO AP" in printed
-    assert "torchvision MobileNetV3-Large-FPN, same data and recipe: COCO AP" in printed
-    assert f"predictions: {tmp_path / 'predictions'}" in printed
 
 
 def test_benchmark_rows_and_ratios():

@@ -12,7 +12,6 @@ from ghost_backbones.data import voc_palette
 from ghost_backbones.engine import ConfigError, load_checkpoint, load_config, parse_config, read_jsonl, run_cli
 from segmentation import predict, train
 from segmentation.config import SegmentationConfig
-from segmentation.demo import run_demo
 from segmentation.models import build_model
 from segmentation.task import SegmentationTask, load_segmenter
 
@@ -179,11 +178,3 @@ def test_predict_bad_inputs(trained: Path, tmp_path: Path, capsys: pytest.Captur
         assert message in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\], got 2"):
         predict.overlay(Image.new("RGB", (2, 2)), np.zeros((2, 2), np.uint8), alpha=2)
-
-
-def test_demo_smoke(tmp_path: Path) -> None:
-    overrides = {"train.epochs": 1, "data.crop_size": 64, "data.base_size": 64, "model.backbone.width": 0.5}
-    result = run_demo(tmp_path, num_train=8, num_val=2, image_size=64, overrides=overrides)
-    assert 0 <= result["ours"]["mIoU"] <= 100
-    assert len(list((tmp_path / "predictions").glob("*_overlay.jpg"))) == 2
-    assert (tmp_path / "deeplabv3_ghostnet" / "best.pth").is_file()

@@ -1,0 +1,184 @@
+"""The demo runner both tasks share: synthetic data -> train from scratch -> evaluate -> draw -> compare.
+
+A task's ``demo.py`` only describes itself (a `DemoSpec`: its task and config classes, the demo recipe in
+``configs/``, how to write its synthetic data and draw predictions, its metric and torchvision baselines);
+`run_demo` does the rest and prints the elapsed time of every stage. ``--compare`` trains each baseline with
+exactly the same recipe, data and budget (``model.arch`` swapped) and writes ``comparison.json``.
+
+Examples::
+
+    python -m detection.demo --output-dir demo_output/detection --compare
+    python -m segmentation.demo --output-dir demo_output/segmentation --opts train.epochs=10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import apply_overrides, load_config
+from .loop import fit, get_metric
+from .task import Task
+
+__all__ = ["DemoSpec", "StageClock", "demo_main", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """What a task's demo is made of.
+
+    Args:
+        title: shown in ``--help`` and the summary (``"Faster R-CNN GhostNet-FPN"``).
+        task_cls: the task (built from the recipe for every run).
+        config_cls: the task's config dataclass.
+        config: the demo recipe (YAML in ``configs/``).
+        make_data: ``make_data(folder, num_train, num_val, image_size) -> dataset root`` (synthetic, real format).
+        draw: ``draw(weights, root, folder) -> number of images drawn``: predictions of the trained model.
+        metric: dotted metric of the evaluation results reported and compared (``"bbox.AP"``, ``"mIoU"``).
+        baselines: registry names of the torchvision counterparts ``--compare`` trains.
+        num_train, num_val, image_size: defaults of the synthetic data.
+    """
+
+    title: str
+    task_cls: type[Task]
+    config_cls: type
+    config: Path
+    make_data: Callable[[Path, int, int, int], Path]
+    draw: Callable[[Path, Path, Path], int]
+    metric: str
+    baselines: tuple[str, ...]
+    num_train: int
+    num_val: int
+    image_size: int
+
+
+class StageClock:
+    """Times named stages and prints ``[k/n] stage: ... s`` as each ends; ``seconds`` keeps the figures.
+
+    Examples::
+
+        >>> clock = StageClock(total=1)
+        >>> with clock("data"):
+        ...     pass  # doctest: +ELLIPSIS
+        [1/1] data: 0.0 s
+        >>> list(clock.seconds)
+        ['data']
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 1)
+        print(f"[{len(self.seconds)}/{self.total}] {name}: {self.seconds[name]:.1f} s", flush=True)
+
+
+def _train(spec: DemoSpec, root: Path, out: Path, overrides: Sequence[str], arch: str | None) -> dict[str, Any]:
+    cfg = load_config(spec.config_cls, spec.config, {"data.root": str(root), "train.output_dir": str(out)})
+    cfg = apply_overrides(cfg, [*overrides, *([f"model.arch={arch}"] if arch else [])])
+    start = time.perf_counter()
+    metrics = fit(spec.task_cls(cfg))
+    return {"arch": cfg.model.arch, "metrics": metrics, "train_seconds": round(time.perf_counter() - start, 1)}
+
+
+def run_demo(
+    spec: DemoSpec,
+    output_dir: str | Path,
+    *,
+    num_train: int | None = None,
+    num_val: int | None = None,
+    image_size: int | None = None,
+    overrides: Sequence[str] = (),
+    compare: bool = False,
+) -> dict[str, Any]:
+    """Generate the data, train ours (and with ``compare`` every baseline), draw predictions, print a summary.
+
+    Args:
+        spec: the task's demo.
+        output_dir: everything goes below it: ``data/``, ``runs/<arch>/`` (checkpoints, ``log.jsonl``,
+            ``metrics.json``), ``predictions/`` and ``comparison.json``.
+        num_train, num_val, image_size: synthetic data (``None``: the spec's defaults).
+        overrides: ``KEY=VALUE`` changes to the demo recipe, applied to every run.
+        compare: also train the spec's baselines with the same recipe.
+
+    Returns:
+        ``{"runs": {name: {"arch", "metrics", "train_seconds"}}, "stages": {stage: seconds}, "seconds": total}``.
+    """
+    if not spec.config.is_file():
+        raise FileNotFoundError(f"demo recipe not found: {spec.config} (run from a source checkout)")
+    out = Path(output_dir)
+    sizes = (num_train or spec.num_train, num_val or spec.num_val, image_size or spec.image_size)
+    baselines = spec.baselines if compare else ()
+    clock = StageClock(total=3 + len(baselines))
+    start = time.perf_counter()
+    with clock("synthetic data"):
+        root = spec.make_data(out / "data", *sizes)
+    runs: dict[str, dict[str, Any]] = {}
+    with clock("train ours"):
+        runs["ours"] = _train(spec, root, out / "runs" / "ours", overrides, None)
+    with clock("draw predictions"):
+        drawn = spec.draw(out / "runs" / "ours" / "best.pth", root, out / "predictions")
+    for arch in baselines:
+        with clock(f"train {arch}"):
+            runs[arch] = _train(spec, root, out / "runs" / arch, overrides, arch)
+    result = {"runs": runs, "stages": clock.seconds, "seconds": round(time.perf_counter() - start, 1)}
+    result["command"] = " ".join(["python -m", spec.task_cls.name + ".demo", *sys.argv[1:]])
+    (out / "comparison.json").write_text(json.dumps(result, indent=1) + "\n")
+    _print_summary(spec, out, root, sizes[0], runs, drawn, result["seconds"])
+    return result
+
+
+def _print_summary(
+    spec: DemoSpec, out: Path, root: Path, num_train: int, runs: dict[str, Any], drawn: int, seconds: float
+) -> None:
+    from ..bench import format_table
+
+    rows = [
+        {"run": name, "arch": run["arch"], "metric": get_metric(run["metrics"], spec.metric), "s": run["train_seconds"]}
+        for name, run in runs.items()
+    ]
+    print(
+        f"\n{spec.title} from scratch on {num_train} synthetic images, same recipe for every run ({spec.config.name}):"
+    )
+    print(format_table(rows, [("run", "run", ""), ("arch", "model.arch", ""), ("metric", spec.metric, ".3f"),
+                              ("s", "train s", ".0f")]))  # fmt: skip
+    print(f"runs:        {out / 'runs'} (best.pth, checkpoint.pth, log.jsonl, metrics.json per run)")
+    print(f"predictions: {out / 'predictions'} ({drawn} drawn images)")
+    print(f"comparison:  {out / 'comparison.json'}")
+    print(f"data:        {root} (real on-disk format; train on it with --data-path {root})")
+    print(f"done in {seconds:.0f} s")
+
+
+def demo_main(spec: DemoSpec, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The demo command line of a task: ``--output-dir --num-train --num-val --image-size --compare --opts``."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {spec.task_cls.name}.demo",
+        description=f"{spec.title} from scratch on synthetic data, on the CPU: data, training, evaluation, drawings.",
+    )
+    parser.add_argument("--output-dir", default=f"demo_output/{spec.task_cls.name}", help="where everything goes")
+    parser.add_argument("--num-train", type=int, default=spec.num_train, help="synthetic training images")
+    parser.add_argument("--num-val", type=int, default=spec.num_val, help="synthetic validation images")
+    parser.add_argument("--image-size", type=int, default=spec.image_size, help="side of the synthetic images")
+    parser.add_argument("--compare", action="store_true", help=f"also train {', '.join(spec.baselines)}")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE", help="override the demo recipe")
+    args = parser.parse_args(argv)
+    return run_demo(
+        spec,
+        args.output_dir,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        image_size=args.image_size,
+        overrides=args.opts,
+        compare=args.compare,
+    )

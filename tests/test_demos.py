@@ -1,0 +1,68 @@
+"""Both demos through the shared runner, on tiny settings (the real runs take minutes): every stage, every output."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detection.demo import SPEC as DETECTION
+from ghost_backbones.engine import read_jsonl
+from ghost_backbones.engine.demo import StageClock, run_demo
+from segmentation.demo import SPEC as SEGMENTATION
+
+TINY = {
+    "detection": [
+        "model.min_size=96", "model.max_size=96", "model.backbone.width=0.5", "model.fpn_channels=32",
+        "model.box_head_fcs=[64, 64]", "train.epochs=1", "train.eval_every=1", "train.warmup_iters=2",
+        "train.workers=0",
+    ],
+    "segmentation": [
+        "train.epochs=1", "train.eval_every=1", "data.crop_size=64", "data.base_size=64", "model.backbone.width=0.5",
+        "train.warmup_iters=2",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", [DETECTION, SEGMENTATION], ids=["detection", "segmentation"])
+def test_demo_runs_every_stage_and_compares(spec, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    size = 96 if spec is DETECTION else 64
+    result = run_demo(spec, tmp_path, num_train=8, num_val=4, image_size=size, overrides=TINY[spec.task_cls.name],
+                      compare=True)  # fmt: skip
+    assert list(result["runs"]) == ["ours", *spec.baselines]
+    assert [run["arch"] for run in result["runs"].values()] == [result["runs"]["ours"]["arch"], *spec.baselines]
+    assert list(result["stages"]) == ["synthetic data", "train ours", "draw predictions"] + [
+        f"train {arch}" for arch in spec.baselines
+    ]
+    for name, run in result["runs"].items():
+        folder = tmp_path / "runs" / name
+        assert {"best.pth", "checkpoint.pth", "log.jsonl", "metrics.json"} <= {p.name for p in folder.iterdir()}
+        evals = [r for r in read_jsonl(folder / "log.jsonl") if r["type"] == "eval"]
+        assert evals and evals[-1]["epoch"] == 0
+        written = json.loads((folder / "metrics.json").read_text())
+        assert written == {**run["metrics"], "epoch": 0}
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert saved["runs"] == json.loads(json.dumps(result["runs"]))
+    drawn = sorted((tmp_path / "predictions").iterdir())
+    assert len([p for p in drawn if p.suffix in (".jpg", ".png")]) >= 4
+    printed = capsys.readouterr().out
+    for stage in result["stages"]:
+        assert f"] {stage}: " in printed
+    assert f"{spec.title} from scratch on 8 synthetic images" in printed
+    assert f"predictions: {tmp_path / 'predictions'} (4 drawn images)" in printed
+
+
+def test_demo_recipe_must_exist(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(FileNotFoundError, match="demo recipe not found: .*missing.yaml"):
+        run_demo(replace(DETECTION, config=tmp_path / "missing.yaml"), tmp_path)
+
+
+def test_stage_clock_prints_and_keeps_each_stage(capsys: pytest.CaptureFixture) -> None:
+    clock = StageClock(total=2)
+    with clock("a"):
+        pass
+    with clock("b"):
+        pass
+    assert list(clock.seconds) == ["a", "b"] and all(s >= 0 for s in clock.seconds.values())
+    assert capsys.readouterr().out.splitlines() == ["[1/2] a: 0.0 s", "[2/2] b: 0.0 s"]
