@@ -121,7 +121,8 @@ def test_predict_draws_exif_rotated_photos_upright(checkpoint, tmp_path):
     photo.save(tmp_path / "in" / "photo.jpg", exif=exif)
     main(["--weights", str(checkpoint), "--input", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")])
     assert Image.open(tmp_path / "out" / "photo.jpg").size == (64, 96)
-    assert json.loads((tmp_path / "out" / "detections.json").read_text()) is not None
+    saved = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert isinstance(saved, list) and all(d["file_name"] == "photo.jpg" for d in saved)
 
 
 def test_predict_errors_are_clear(checkpoint, tmp_path, capsys):
