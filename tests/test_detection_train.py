@@ -117,6 +117,7 @@ def test_coco_recipe_loads():
 
 
 @pytest.mark.slow
+@pytest.mark.distributed
 def test_distributed_two_processes_merge_evaluation(coco_root, tmp_path):
     """torchrun with 2 CPU processes (gloo): each rank evaluates half the images, the metrics cover all of them."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}

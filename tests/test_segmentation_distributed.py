@@ -19,6 +19,8 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_torchrun_two_processes(voc_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     args = ["--data-path", str(voc_root), "--output-dir", str(out), "--epochs", "1"]
