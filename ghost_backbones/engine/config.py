@@ -239,6 +239,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key} expects a mapping, got {value!r}")
         return dict(value)
+    return _coerce_scalar(value, tp, key)
+
+
+def _coerce_scalar(value: Any, tp: Any, key: str) -> Any:
+    """`_coerce` for ``bool``, ``int``, ``float`` and ``str`` (other annotations pass the value through)."""
     if tp is bool:
         if isinstance(value, bool):
             return value
