@@ -4,31 +4,78 @@
 ``'syncbn'``) or any callable taking ``num_channels`` and returning a module. Every norm keeps the
 BatchNorm parameter names (``weight``, ``bias``, ``running_mean``, ``running_var``) where it has them,
 so checkpoints load across norm types.
+
+:func:`resolve_norm_layer` turns any of them into a factory ``(num_channels, device=None, dtype=None)``, the
+timm way of building every layer on the requested device and dtype (``device='meta'``, ``dtype=torch.bfloat16``).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 __all__ = [
+    "NormFactory",
     "NormLayer",
+    "factory_kwargs",
     "fold_norm",
     "fuse_conv_norm",
     "fuse_sequential",
     "group_norm",
     "is_foldable_norm",
+    "module_factory_kwargs",
     "resolve_norm_layer",
 ]
 
-NormLayer = Callable[[int], nn.Module]
+NormLayer = Callable[..., nn.Module]
 
 
-def group_norm(num_channels: int, max_groups: int = 32, eps: float = 1e-5) -> nn.GroupNorm:
+def factory_kwargs(device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """timm's ``dd`` (``{'device': ..., 'dtype': ...}``) holding only the values that were given.
+
+    Layers get ``**factory_kwargs(device, dtype)``; leaving out the unset ones keeps timm layers of releases that
+    predate their ``device``/``dtype`` arguments working when none is requested.
+
+    Args:
+        device: where to allocate parameters and buffers (``'meta'`` allocates nothing).
+        dtype: floating point type of parameters and buffers.
+
+    Examples::
+
+        >>> factory_kwargs("meta", None), factory_kwargs(None, torch.bfloat16)
+        ({'device': 'meta'}, {'dtype': torch.bfloat16})
+    """
+    return {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+
+
+def module_factory_kwargs(module: nn.Module) -> dict[str, Any]:
+    """``device``/``dtype`` of ``module``'s first parameter, to build a replacement layer next to it.
+
+    Args:
+        module: a module; one without parameters gives ``{}`` (defaults).
+
+    Examples::
+
+        >>> module_factory_kwargs(nn.Linear(2, 2, dtype=torch.float64))
+        {'device': device(type='cpu'), 'dtype': torch.float64}
+    """
+    param = next(module.parameters(), None)
+    return {} if param is None else {"device": param.device, "dtype": param.dtype}
+
+
+def group_norm(
+    num_channels: int,
+    max_groups: int = 32,
+    eps: float = 1e-5,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> nn.GroupNorm:
     """GroupNorm whose group count divides ``num_channels``: ``gcd(num_channels, max_groups)`` groups.
 
     GhostNet's channel counts (multiples of 4, ghost halves of them, 1280 in the head) are not all multiples
@@ -38,6 +85,8 @@ def group_norm(num_channels: int, max_groups: int = 32, eps: float = 1e-5) -> nn
         num_channels: channels to normalize.
         max_groups: the most groups to use (32 as in the GroupNorm paper).
         eps: added to the variance.
+        device: device of the affine parameters.
+        dtype: dtype of the affine parameters.
 
     Examples::
 
@@ -46,7 +95,7 @@ def group_norm(num_channels: int, max_groups: int = 32, eps: float = 1e-5) -> nn
     """
     if num_channels < 1 or max_groups < 1:
         raise ValueError(f"group_norm needs num_channels >= 1 and max_groups >= 1, got {num_channels}, {max_groups}")
-    return nn.GroupNorm(math.gcd(num_channels, max_groups), num_channels, eps=eps)
+    return nn.GroupNorm(math.gcd(num_channels, max_groups), num_channels, eps=eps, device=device, dtype=dtype)
 
 
 _NORM_LAYERS: dict[str, NormLayer] = {
@@ -58,8 +107,51 @@ _NORM_LAYERS: dict[str, NormLayer] = {
 _ALIASES = {"bn": "batchnorm", "batchnorm2d": "batchnorm", "frozenbatchnorm2d": "frozenbn", "gn": "groupnorm"}
 
 
-def resolve_norm_layer(norm_layer: str | NormLayer | None) -> NormLayer:
-    """Turn a norm name or callable into a factory ``num_channels -> nn.Module``.
+def _takes_factory_kwargs(layer: Callable[..., nn.Module]) -> bool:
+    try:
+        params = inspect.signature(layer).parameters
+    except (TypeError, ValueError):  # no introspectable signature (some builtins, C extensions)
+        return False
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return has_var_kw or {"device", "dtype"} <= params.keys()
+
+
+class NormFactory:
+    """A norm layer made callable as ``factory(num_channels, device=None, dtype=None)``.
+
+    Layers that take ``device``/``dtype`` (``nn.BatchNorm2d``, ``nn.SyncBatchNorm``, :func:`group_norm`,
+    ``partial(nn.GroupNorm, 4)``) get them at construction; others (torchvision's ``FrozenBatchNorm2d``, a
+    ``lambda c: ...``) are built with ``num_channels`` only and then moved with ``.to(device, dtype)``.
+
+    Args:
+        layer: the norm class or callable taking ``num_channels``.
+
+    Examples::
+
+        >>> NormFactory(FrozenBatchNorm2d)(4, device="meta").running_mean.device
+        device(type='meta')
+        >>> NormFactory(lambda c: nn.GroupNorm(2, c))(4, dtype=torch.bfloat16).weight.dtype
+        torch.bfloat16
+    """
+
+    def __init__(self, layer: Callable[..., nn.Module]) -> None:
+        self.layer = layer
+        self.takes_factory_kwargs = _takes_factory_kwargs(layer)
+
+    def __call__(
+        self, num_channels: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> nn.Module:
+        dd = factory_kwargs(device, dtype)
+        if self.takes_factory_kwargs or not dd:
+            return self.layer(num_channels, **dd)
+        return self.layer(num_channels).to(**dd)
+
+    def __repr__(self) -> str:
+        return f"NormFactory({getattr(self.layer, '__name__', self.layer)!r})"
+
+
+def resolve_norm_layer(norm_layer: str | NormLayer | None) -> NormFactory:
+    """Turn a norm name or callable into a factory ``(num_channels, device=None, dtype=None) -> nn.Module``.
 
     Args:
         norm_layer: ``'batchnorm'`` (default when ``None``), ``'frozenbn'`` (torchvision's
@@ -73,17 +165,21 @@ def resolve_norm_layer(norm_layer: str | NormLayer | None) -> NormLayer:
         >>> from functools import partial
         >>> resolve_norm_layer(partial(nn.GroupNorm, 2))(8).num_groups
         2
+        >>> resolve_norm_layer("groupnorm")(8, device="meta").weight.is_meta
+        True
     """
+    if isinstance(norm_layer, NormFactory):
+        return norm_layer
     if norm_layer is None:
-        return nn.BatchNorm2d
+        return NormFactory(nn.BatchNorm2d)
     if isinstance(norm_layer, str):
         key = norm_layer.lower().replace("_", "").replace("-", "")
         key = _ALIASES.get(key, key)
         if key not in _NORM_LAYERS:
             raise ValueError(f"norm_layer must be one of {sorted(_NORM_LAYERS)} or a callable, got {norm_layer!r}")
-        return _NORM_LAYERS[key]
+        return NormFactory(_NORM_LAYERS[key])
     if callable(norm_layer):
-        return norm_layer
+        return NormFactory(norm_layer)
     raise TypeError(f"norm_layer must be a str or a callable taking num_channels, got {type(norm_layer).__name__}")
 
 
