@@ -9,7 +9,8 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 import ghost_backbones
 from ghost_backbones.bench import count_macs, count_params, torch_threads
-from ghost_backbones.models.blocks import GhostBottleneck, GhostModule, GhostModuleV2, dfc_gate, dfc_gate_
+from ghost_backbones.models.blocks import GhostBottleneck, GhostModule, GhostModuleV2
+from ghost_backbones.models.dfc import dfc_gate, dfc_gate_
 from ghost_backbones.models.norm import fuse_conv_norm
 from ghost_backbones.models.rep_blocks import GhostBottleneckV3, GhostModuleV3
 

@@ -1,13 +1,13 @@
-"""GhostNet V1/V2 building blocks: Ghost module, DFC attention, Ghost bottleneck, ConvNormAct.
+"""GhostNet V1/V2 building blocks: Ghost module (with DFC attention), Ghost bottleneck, ConvNormAct.
 
 Attribute names follow timm's ``timm/models/ghostnet.py`` exactly, so timm's (and Huawei's) checkpoints load
 strictly. Every block implements ``reparameterize()`` (conv + norm folding) for
-``timm.utils.reparameterize_model``.
+``timm.utils.reparameterize_model``, takes timm's ``device``/``dtype`` factory arguments, and scripts
+(TorchScript) and traces (FX) as it is.
 
 Ghost module (Han et al., CVPR 2020): a primary convolution makes ``ceil(out / ratio)`` intrinsic maps and a
-cheap depthwise convolution makes the ``ghost`` maps from them; the two are concatenated. GhostNetV2 (NeurIPS
-2022) multiplies the expansion module's output with a DFC attention map computed at half resolution from
-decoupled ``1x5``/``5x1`` depthwise convolutions.
+cheap depthwise convolution makes the ``ghost`` maps from them; the two are concatenated. GhostNetV2 adds DFC
+attention (see :mod:`.dfc`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,31 @@ import math
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from timm.layers import DropPath, create_act_layer, create_conv2d, make_divisible
+
+# timm's EfficientNet SE (``conv_reduce``/``conv_expand``): timm.layers' SqueezeExcite names its convs fc1/fc2,
+# which would break loading timm's GhostNet weights; timm exports no public SE with these key names.
 from timm.models._efficientnet_blocks import SqueezeExcite
 from torch import nn
 
-from .norm import NormLayer, fuse_conv_norm, fuse_sequential, is_foldable_norm
+from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
+from .norm import NormLayer, factory_kwargs, fuse_conv_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
-__all__ = ["ConvNormAct", "GhostBottleneck", "GhostModule", "GhostModuleV2", "SE_LAYER", "ActLayer", "make_act"]
+__all__ = [
+    "SE_LAYER",
+    "ActLayer",
+    "ConvNormAct",
+    "Device",
+    "GhostBottleneck",
+    "GhostModule",
+    "GhostModuleV2",
+    "block_strides",
+    "make_act",
+    "projection_shortcut",
+]
 
 ActLayer = str | type[nn.Module] | None
+Device = torch.device | str | None
 
 # timm's ``_SE_LAYER``: squeeze to make_divisible(chs * ratio, 4) channels, hard-sigmoid gate.
 SE_LAYER = partial(SqueezeExcite, gate_layer="hard_sigmoid", rd_round_fn=partial(make_divisible, divisor=4))
@@ -50,53 +65,6 @@ def _same_padding(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
-def fast_inference(x: torch.Tensor) -> bool:
-    """True when in-place inference shortcuts may run: no autograd, NCHW-contiguous, not traced or compiled.
-
-    The shortcuts (e.g. :func:`dfc_gate_`) are bit-identical to the reference ops; export, scripting and
-    ``torch.compile`` see the plain reference graph.
-
-    Args:
-        x: the tensor about to be processed.
-
-    Examples::
-
-        >>> with torch.no_grad():
-        ...     fast_inference(torch.rand(1, 2, 4, 4))
-        True
-        >>> fast_inference(torch.rand(1, 2, 4, 4))  # grad mode on
-        False
-    """
-    return (
-        not torch.is_grad_enabled()
-        and x.is_contiguous()
-        and not torch.jit.is_scripting()
-        and not torch.jit.is_tracing()
-        and not torch.compiler.is_compiling()
-    )
-
-
-def dfc_gate_(out: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-    """In-place :func:`dfc_gate` for inference: no upsampled copy of the gate when the sizes are exactly 2x.
-
-    Args:
-        out: Ghost module output ``(N, C, H, W)``, overwritten.
-        res: DFC attention logits ``(N, C, h, w)``, overwritten.
-
-    Examples::
-
-        >>> out, res = torch.rand(1, 2, 6, 4), torch.randn(1, 2, 3, 2)
-        >>> torch.equal(dfc_gate_(out.clone(), res.clone()), dfc_gate(out, res))
-        True
-    """
-    n, c, h, w = res.shape
-    gate = res.sigmoid_()
-    if out.shape[-2] == 2 * h and out.shape[-1] == 2 * w and out.is_contiguous():
-        out.view(n, c, h, 2, w, 2).mul_(gate.view(n, c, h, 1, w, 1))
-        return out
-    return out.mul_(F.interpolate(gate, size=(out.shape[-2], out.shape[-1]), mode="nearest"))
-
-
 class ConvNormAct(nn.Module):
     """Conv2d (no bias) + norm + activation, with timm's ``ConvBnAct`` parameter names (``conv``, ``bn1``).
 
@@ -107,8 +75,10 @@ class ConvNormAct(nn.Module):
         stride: convolution stride.
         dilation: convolution dilation (padding keeps the size for stride 1).
         groups: convolution groups.
-        norm_layer: norm factory ``num_channels -> module``.
+        norm_layer: norm name or factory (see :func:`~.norm.resolve_norm_layer`), BatchNorm by default.
         act_layer: activation, ``None`` for a linear output.
+        device: device of the parameters (timm's factory argument).
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -125,14 +95,17 @@ class ConvNormAct(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         groups: int = 1,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
         act_layer: ActLayer = nn.ReLU,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
         self.conv = create_conv2d(
-            in_chs, out_chs, kernel_size, stride=stride, dilation=dilation, groups=groups, padding=""
+            in_chs, out_chs, kernel_size, stride=stride, dilation=dilation, groups=groups, padding="", **dd
         )
-        self.bn1 = norm_layer(out_chs)
+        self.bn1 = resolve_norm_layer(norm_layer)(out_chs, **dd)
         self.act1 = make_act(act_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,7 +130,9 @@ class GhostModule(nn.Module):
         stride: primary convolution stride.
         dilation: dilation of the cheap operation (set by ``output_stride``).
         act_layer: activation after both convs, ``None`` for the linear projection module.
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -176,39 +151,35 @@ class GhostModule(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         act_layer: ActLayer = nn.ReLU,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if ratio < 2:
             raise ValueError(f"GhostModule ratio must be >= 2, got {ratio}")
+        dd = factory_kwargs(device, dtype)
+        norm = resolve_norm_layer(norm_layer)
         self.out_chs = out_chs
         init_chs = math.ceil(out_chs / ratio)
         new_chs = init_chs * (ratio - 1)
         self.primary_conv = nn.Sequential(
-            nn.Conv2d(in_chs, init_chs, kernel_size, stride, kernel_size // 2, bias=False),
-            norm_layer(init_chs),
+            nn.Conv2d(in_chs, init_chs, kernel_size, stride, kernel_size // 2, bias=False, **dd),
+            norm(init_chs, **dd),
             make_act(act_layer),
         )
+        padding = _same_padding(dw_size, dilation)
         self.cheap_operation = nn.Sequential(
-            nn.Conv2d(
-                init_chs,
-                new_chs,
-                dw_size,
-                1,
-                _same_padding(dw_size, dilation),
-                dilation=dilation,
-                groups=init_chs,
-                bias=False,
-            ),
-            norm_layer(new_chs),
+            nn.Conv2d(init_chs, new_chs, dw_size, 1, padding, dilation=dilation, groups=init_chs, bias=False, **dd),
+            norm(new_chs, **dd),
             make_act(act_layer),
         )
 
     def _ghost(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.primary_conv(x)
         x2 = self.cheap_operation(x1)
-        out = torch.cat([x1, x2], dim=1)
-        return out if out.shape[1] == self.out_chs else out[:, : self.out_chs]
+        # a view (no copy) when the concat has exactly out_chs channels; no shape test, so FX can trace it
+        return torch.cat([x1, x2], dim=1)[:, : self.out_chs]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._ghost(x)
@@ -217,76 +188,6 @@ class GhostModule(nn.Module):
         """Fold the norms into the primary and cheap convolutions."""
         fuse_sequential(self.primary_conv)
         fuse_sequential(self.cheap_operation)
-
-
-def dfc_attention(
-    in_chs: int,
-    out_chs: int,
-    kernel_size: int = 1,
-    stride: int = 1,
-    dilation: int = 1,
-    norm_layer: NormLayer = nn.BatchNorm2d,
-) -> nn.Sequential:
-    """GhostNetV2's DFC (decoupled fully connected) attention branch, before its sigmoid gate.
-
-    A pointwise conv followed by a horizontal ``1x5`` and a vertical ``5x1`` depthwise conv, each normalized; it
-    runs on a 2x average-pooled input and its sigmoid is upsampled (nearest) onto the Ghost module's output.
-
-    Args:
-        in_chs: input channels.
-        out_chs: output channels (the Ghost module's).
-        kernel_size: pointwise conv kernel (the Ghost module's primary kernel).
-        stride: pointwise conv stride.
-        dilation: dilation of the decoupled convs (set by ``output_stride``).
-        norm_layer: norm factory.
-
-    Examples::
-
-        >>> dfc_attention(16, 32)(torch.rand(1, 16, 6, 6)).shape
-        torch.Size([1, 32, 6, 6])
-    """
-    return nn.Sequential(
-        nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2, bias=False),
-        norm_layer(out_chs),
-        nn.Conv2d(out_chs, out_chs, (1, 5), 1, (0, 2 * dilation), dilation=(1, dilation), groups=out_chs, bias=False),
-        norm_layer(out_chs),
-        nn.Conv2d(out_chs, out_chs, (5, 1), 1, (2 * dilation, 0), dilation=(dilation, 1), groups=out_chs, bias=False),
-        norm_layer(out_chs),
-    )
-
-
-def dfc_pool(x: torch.Tensor) -> torch.Tensor:
-    """The DFC branch's 2x average pooling, with a clear error for maps too small to pool.
-
-    Args:
-        x: the Ghost module input ``(N, C, H, W)``, ``H, W >= 2``.
-
-    Examples::
-
-        >>> dfc_pool(torch.rand(1, 4, 7, 6)).shape
-        torch.Size([1, 4, 3, 3])
-    """
-    if x.shape[-2] < 2 or x.shape[-1] < 2:
-        raise ValueError(
-            f"GhostNetV2/V3 DFC attention needs feature maps of at least 2x2, got {tuple(x.shape[-2:])}: "
-            "use inputs of at least 64x64 pixels (or a smaller output_stride)"
-        )
-    return F.avg_pool2d(x, kernel_size=2, stride=2)
-
-
-def dfc_gate(out: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-    """Multiply ``out`` by ``sigmoid(res)`` upsampled (nearest) to ``out``'s size.
-
-    Args:
-        out: Ghost module output ``(N, C, H, W)``.
-        res: DFC attention logits ``(N, C, h, w)`` at about half resolution.
-
-    Examples::
-
-        >>> dfc_gate(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 2, 2)).unique().tolist()
-        [0.5]
-    """
-    return out * F.interpolate(torch.sigmoid(res), size=(out.shape[-2], out.shape[-1]), mode="nearest")
 
 
 class GhostModuleV2(GhostModule):
@@ -301,7 +202,9 @@ class GhostModuleV2(GhostModule):
         stride: primary convolution stride.
         dilation: dilation of the cheap operation and the DFC convs.
         act_layer: activation after both Ghost convs.
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -320,16 +223,18 @@ class GhostModuleV2(GhostModule):
         stride: int = 1,
         dilation: int = 1,
         act_layer: ActLayer = nn.ReLU,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__(in_chs, out_chs, kernel_size, ratio, dw_size, stride, dilation, act_layer, norm_layer)
-        self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm_layer)
+        dd = factory_kwargs(device, dtype)
+        norm = resolve_norm_layer(norm_layer)
+        super().__init__(in_chs, out_chs, kernel_size, ratio, dw_size, stride, dilation, act_layer, norm, **dd)
+        self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         res = self.short_conv(dfc_pool(x))
-        if fast_inference(res):
-            return dfc_gate_(self._ghost(x), res)
-        return dfc_gate(self._ghost(x), res)
+        return apply_dfc_gate(self._ghost(x), res)
 
     def reparameterize(self) -> None:
         """Fold the norms of the Ghost convs and of the DFC branch."""
@@ -338,7 +243,14 @@ class GhostModuleV2(GhostModule):
 
 
 def projection_shortcut(
-    in_chs: int, out_chs: int, kernel_size: int, stride: int, dilation: int, norm_layer: NormLayer
+    in_chs: int,
+    out_chs: int,
+    kernel_size: int,
+    stride: int,
+    dilation: int,
+    norm_layer: str | NormLayer | None = None,
+    device: Device = None,
+    dtype: torch.dtype | None = None,
 ) -> nn.Sequential:
     """Ghost bottleneck shortcut when shape changes: depthwise ``k x k`` (strided) conv, norm, 1x1 conv, norm.
 
@@ -348,27 +260,23 @@ def projection_shortcut(
         kernel_size: depthwise kernel (the bottleneck's).
         stride: depthwise stride.
         dilation: depthwise dilation.
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
-        >>> projection_shortcut(16, 24, 3, 2, 1, nn.BatchNorm2d)(torch.rand(1, 16, 8, 8)).shape
+        >>> projection_shortcut(16, 24, 3, 2, 1)(torch.rand(1, 16, 8, 8)).shape
         torch.Size([1, 24, 4, 4])
     """
+    dd = factory_kwargs(device, dtype)
+    norm = resolve_norm_layer(norm_layer)
+    padding = _same_padding(kernel_size, dilation)
     return nn.Sequential(
-        nn.Conv2d(
-            in_chs,
-            in_chs,
-            kernel_size,
-            stride=stride,
-            padding=_same_padding(kernel_size, dilation),
-            dilation=dilation,
-            groups=in_chs,
-            bias=False,
-        ),
-        norm_layer(in_chs),
-        nn.Conv2d(in_chs, out_chs, 1, stride=1, padding=0, bias=False),
-        norm_layer(out_chs),
+        nn.Conv2d(in_chs, in_chs, kernel_size, stride, padding, dilation=dilation, groups=in_chs, bias=False, **dd),
+        norm(in_chs, **dd),
+        nn.Conv2d(in_chs, out_chs, 1, stride=1, padding=0, bias=False, **dd),
+        norm(out_chs, **dd),
     )
 
 
@@ -418,8 +326,10 @@ class GhostBottleneck(nn.Module):
         act_layer: activation.
         se_ratio: squeeze-excite ratio, 0 for none.
         attn: use GhostNetV2's DFC attention in ghost1.
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
         drop_path_rate: stochastic depth on the residual branch.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -440,35 +350,33 @@ class GhostBottleneck(nn.Module):
         act_layer: ActLayer = nn.ReLU,
         se_ratio: float = 0.0,
         attn: bool = False,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
         drop_path_rate: float = 0.0,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
+        norm = resolve_norm_layer(norm_layer)
         applied_stride, out_dilation = block_strides(stride, dilation, out_dilation)
         self.stride = applied_stride
         ghost = GhostModuleV2 if attn else GhostModule
-        self.ghost1 = ghost(in_chs, mid_chs, dilation=dilation, act_layer=act_layer, norm_layer=norm_layer)
+        self.ghost1 = ghost(in_chs, mid_chs, dilation=dilation, act_layer=act_layer, norm_layer=norm, **dd)
         if stride > 1:
+            padding = _same_padding(dw_kernel_size, dilation)
             self.conv_dw = nn.Conv2d(
-                mid_chs,
-                mid_chs,
-                dw_kernel_size,
-                stride=applied_stride,
-                padding=_same_padding(dw_kernel_size, dilation),
-                dilation=dilation,
-                groups=mid_chs,
-                bias=False,
+                mid_chs, mid_chs, dw_kernel_size, applied_stride, padding, dilation, groups=mid_chs, bias=False, **dd
             )
-            self.bn_dw = norm_layer(mid_chs)
+            self.bn_dw = norm(mid_chs, **dd)
         else:
             self.conv_dw = None
             self.bn_dw = None
-        self.se = SE_LAYER(mid_chs, rd_ratio=se_ratio) if se_ratio else None
-        self.ghost2 = GhostModule(mid_chs, out_chs, dilation=out_dilation, act_layer=None, norm_layer=norm_layer)
+        self.se = SE_LAYER(mid_chs, rd_ratio=se_ratio, **dd) if se_ratio else None
+        self.ghost2 = GhostModule(mid_chs, out_chs, dilation=out_dilation, act_layer=None, norm_layer=norm, **dd)
         if in_chs == out_chs and stride == 1:
             self.shortcut = nn.Sequential()
         else:
-            self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm_layer)
+            self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm, **dd)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

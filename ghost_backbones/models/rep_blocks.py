@@ -5,6 +5,10 @@ sum of ``num_branches`` conv + norm branches, plus a 1x1 "scale" branch and, whe
 identity branch (RepVGG/MobileOne style). ``reparameterize()`` merges the branches into one conv with bias, so the
 deployed network has exactly GhostNet's layout. Attribute names follow timm's ``GhostModuleV3`` and
 ``GhostBottleneckV3``.
+
+Both forms script (TorchScript) and trace (FX): the forward picks the form from which modules are ``None``
+(``primary_conv`` / ``conv_dw`` before merging, the ``*_rpr_*`` branches after it), which TorchScript resolves
+when it compiles the module.
 """
 
 from __future__ import annotations
@@ -17,20 +21,9 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
-from .blocks import (
-    SE_LAYER,
-    ActLayer,
-    ConvNormAct,
-    block_strides,
-    dfc_attention,
-    dfc_gate,
-    dfc_gate_,
-    dfc_pool,
-    fast_inference,
-    make_act,
-    projection_shortcut,
-)
-from .norm import NormLayer, fold_norm, fuse_sequential, is_foldable_norm
+from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, make_act, projection_shortcut
+from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
+from .norm import NormLayer, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = ["GhostBottleneckV3", "GhostModuleV3", "merge_branches"]
 
@@ -115,7 +108,8 @@ class GhostModuleV3(nn.Module):
 
     Training form: ``x1 = act(sum(primary_rpr_conv(x)))``; ``x2 = act(cheap_rpr_scale(x1) + cheap_rpr_skip(x1) +
     sum(cheap_rpr_conv(x1)))``; output ``cat(x1, x2)`` (times the DFC gate with ``attn``). After
-    ``reparameterize()``: ``primary_conv`` and ``cheap_operation`` are single convs with bias.
+    ``reparameterize()``: ``primary_conv`` and ``cheap_operation`` are single convs with bias and the ``*_rpr_*``
+    branches are ``None``.
 
     Args:
         in_chs: input channels.
@@ -127,8 +121,10 @@ class GhostModuleV3(nn.Module):
         dilation: dilation of the cheap convs and the DFC convs.
         act_layer: activation, ``None`` for the linear projection module.
         attn: add GhostNetV2's DFC attention (timm's mode ``shortcut``).
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
         num_branches: parallel ``k x k`` branches per conv (3).
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -151,65 +147,68 @@ class GhostModuleV3(nn.Module):
         dilation: int = 1,
         act_layer: ActLayer = nn.ReLU,
         attn: bool = False,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
         num_branches: int = 3,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if ratio < 2:
             raise ValueError(f"GhostModuleV3 ratio must be >= 2, got {ratio}")
         if num_branches < 1:
             raise ValueError(f"num_branches must be >= 1, got {num_branches}")
+        dd = factory_kwargs(device, dtype)
+        norm = resolve_norm_layer(norm_layer)
+        branch = dict(norm_layer=norm, act_layer=None, **dd)
         self.out_chs = out_chs
         init_chs = math.ceil(out_chs / ratio)
         new_chs = init_chs * (ratio - 1)
         self.infer_mode = False
         self.primary_rpr_conv = nn.ModuleList(
-            ConvNormAct(in_chs, init_chs, kernel_size, stride, norm_layer=norm_layer, act_layer=None)
-            for _ in range(num_branches)
+            ConvNormAct(in_chs, init_chs, kernel_size, stride, **branch) for _ in range(num_branches)
         )
         self.primary_activation = make_act(act_layer)
-        self.cheap_rpr_skip = norm_layer(init_chs) if new_chs == init_chs else None
+        self.cheap_rpr_skip = norm(init_chs, **dd) if new_chs == init_chs else None
         self.cheap_rpr_conv = nn.ModuleList(
-            ConvNormAct(init_chs, new_chs, dw_size, 1, dilation, init_chs, norm_layer=norm_layer, act_layer=None)
-            for _ in range(num_branches)
+            ConvNormAct(init_chs, new_chs, dw_size, 1, dilation, init_chs, **branch) for _ in range(num_branches)
         )
-        self.cheap_rpr_scale = ConvNormAct(init_chs, new_chs, 1, 1, 1, init_chs, norm_layer=norm_layer, act_layer=None)
+        self.cheap_rpr_scale = ConvNormAct(init_chs, new_chs, 1, 1, 1, init_chs, **branch)
         self.cheap_activation = make_act(act_layer)
-        self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm_layer) if attn else None
-        self.primary_conv: nn.Module | None = None
-        self.cheap_operation: nn.Module | None = None
+        self.short_conv = dfc_attention(in_chs, out_chs, kernel_size, stride, dilation, norm, **dd) if attn else None
+        self.primary_conv = None  # the merged convs, set by reparameterize()
+        self.cheap_operation = None
 
     def _primary(self, x: torch.Tensor) -> torch.Tensor:
-        if self.infer_mode:
-            return self.primary_conv(x)
-        y = self.primary_rpr_conv[0](x)
-        for branch in self.primary_rpr_conv[1:]:
-            y += branch(x)
+        if self.primary_conv is not None:
+            y = self.primary_conv(x)
+        else:
+            y = self.primary_rpr_conv[0](x)
+            for i, branch in enumerate(self.primary_rpr_conv):
+                if i > 0:
+                    y += branch(x)
         return y
 
     def _cheap(self, x1: torch.Tensor) -> torch.Tensor:
-        if self.infer_mode:
-            return self.cheap_operation(x1)
-        y = self.cheap_rpr_scale(x1)
-        if self.cheap_rpr_skip is not None:
-            y += self.cheap_rpr_skip(x1)
-        for branch in self.cheap_rpr_conv:
-            y += branch(x1)
+        if self.cheap_operation is not None:
+            y = self.cheap_operation(x1)
+        else:
+            y = self.cheap_rpr_scale(x1)
+            if self.cheap_rpr_skip is not None:
+                y += self.cheap_rpr_skip(x1)
+            for branch in self.cheap_rpr_conv:
+                y += branch(x1)
         return y
 
     def _ghost(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.primary_activation(self._primary(x))
         x2 = self.cheap_activation(self._cheap(x1))
-        out = torch.cat([x1, x2], dim=1)
-        return out if out.shape[1] == self.out_chs else out[:, : self.out_chs]
+        return torch.cat([x1, x2], dim=1)[:, : self.out_chs]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.short_conv is None:
             return self._ghost(x)
         res = self.short_conv(dfc_pool(x))
-        if fast_inference(res):
-            return dfc_gate_(self._ghost(x), res)
-        return dfc_gate(self._ghost(x), res)
+        return apply_dfc_gate(self._ghost(x), res)
 
     def reparameterize(self) -> None:
         """Merge the branches into ``primary_conv``/``cheap_operation`` and fold the DFC norms.
@@ -224,7 +223,7 @@ class GhostModuleV3(nn.Module):
             return
         self.primary_conv = merge_branches(self.primary_rpr_conv)
         self.cheap_operation = merge_branches(self.cheap_rpr_conv, self.cheap_rpr_scale, self.cheap_rpr_skip)
-        del self.primary_rpr_conv, self.cheap_rpr_conv, self.cheap_rpr_scale, self.cheap_rpr_skip
+        self.primary_rpr_conv = self.cheap_rpr_conv = self.cheap_rpr_scale = self.cheap_rpr_skip = None
         self.infer_mode = True
 
 
@@ -242,9 +241,11 @@ class GhostBottleneckV3(nn.Module):
         act_layer: activation.
         se_ratio: squeeze-excite ratio, 0 for none.
         attn: DFC attention in ghost1.
-        norm_layer: norm factory.
+        norm_layer: norm name or factory, BatchNorm by default.
         drop_path_rate: stochastic depth on the residual branch.
         num_branches: parallel branches per re-parameterisable conv.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
 
     Examples::
 
@@ -269,61 +270,50 @@ class GhostBottleneckV3(nn.Module):
         act_layer: ActLayer = nn.ReLU,
         se_ratio: float = 0.0,
         attn: bool = False,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+        norm_layer: str | NormLayer | None = None,
         drop_path_rate: float = 0.0,
         num_branches: int = 3,
+        device: Device = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        dd = factory_kwargs(device, dtype)
+        norm = resolve_norm_layer(norm_layer)
+        ghost = dict(norm_layer=norm, num_branches=num_branches, **dd)
         applied_stride, out_dilation = block_strides(stride, dilation, out_dilation)
         self.stride = applied_stride
         self.infer_mode = False
-        self.ghost1 = GhostModuleV3(
-            in_chs, mid_chs, dilation=dilation, act_layer=act_layer, attn=attn, norm_layer=norm_layer,
-            num_branches=num_branches,
-        )  # fmt: skip
+        self.ghost1 = GhostModuleV3(in_chs, mid_chs, dilation=dilation, act_layer=act_layer, attn=attn, **ghost)
         self.has_dw = stride > 1
         if self.has_dw:
+            dw = dict(groups=mid_chs, norm_layer=norm, act_layer=None, **dd)
             self.dw_rpr_conv = nn.ModuleList(
-                ConvNormAct(
-                    mid_chs,
-                    mid_chs,
-                    dw_kernel_size,
-                    applied_stride,
-                    dilation,
-                    mid_chs,
-                    norm_layer=norm_layer,
-                    act_layer=None,
-                )  # fmt: skip
+                ConvNormAct(mid_chs, mid_chs, dw_kernel_size, applied_stride, dilation, **dw)
                 for _ in range(num_branches)
             )
-            self.dw_rpr_scale = ConvNormAct(
-                mid_chs, mid_chs, 1, applied_stride, 1, mid_chs, norm_layer=norm_layer, act_layer=None
-            )
+            self.dw_rpr_scale = ConvNormAct(mid_chs, mid_chs, 1, applied_stride, 1, **dw)
         else:
             self.dw_rpr_conv = nn.ModuleList()
             self.dw_rpr_scale = None
-        self.conv_dw: nn.Module | None = None
-        self.se = SE_LAYER(mid_chs, rd_ratio=se_ratio) if se_ratio else None
-        self.ghost2 = GhostModuleV3(
-            mid_chs, out_chs, dilation=out_dilation, act_layer=None, norm_layer=norm_layer, num_branches=num_branches
-        )
+        self.conv_dw = None  # the merged depthwise conv, set by reparameterize()
+        self.se = SE_LAYER(mid_chs, rd_ratio=se_ratio, **dd) if se_ratio else None
+        self.ghost2 = GhostModuleV3(mid_chs, out_chs, dilation=out_dilation, act_layer=None, **ghost)
         if in_chs == out_chs and stride == 1:
             self.shortcut = nn.Identity()
         else:
-            self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm_layer)
+            self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm, **dd)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.ghost1(x)
-        if self.has_dw:
-            if self.infer_mode:
-                x = self.conv_dw(x)
-            else:
-                x1 = self.dw_rpr_scale(x)
-                for branch in self.dw_rpr_conv:
-                    x1 += branch(x)
-                x = x1
+        if self.conv_dw is not None:  # merged
+            x = self.conv_dw(x)
+        elif self.dw_rpr_scale is not None:  # training form of a downsampling block
+            x1 = self.dw_rpr_scale(x)
+            for branch in self.dw_rpr_conv:
+                x1 += branch(x)
+            x = x1
         if self.se is not None:
             x = self.se(x)
         x = self.drop_path(self.ghost2(x))
@@ -340,5 +330,5 @@ class GhostBottleneckV3(nn.Module):
             if not _foldable(*self.dw_rpr_conv, self.dw_rpr_scale):
                 return
             self.conv_dw = merge_branches(self.dw_rpr_conv, self.dw_rpr_scale)
-        del self.dw_rpr_conv, self.dw_rpr_scale
+        self.dw_rpr_conv = self.dw_rpr_scale = None
         self.infer_mode = True
