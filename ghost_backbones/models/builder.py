@@ -1,7 +1,9 @@
 """Building GhostNets through timm: pretrained-weight resolution by width, checkpoint filter, ``_cfg``.
 
-The entrypoints (``ghostnet.py``, ``ghostnetv2.py``, ``ghostnetv3.py``) pin a version and call
-:func:`create_ghostnet`; their ``default_cfgs`` tag the published weights by width (``w100_in1k``...).
+The entrypoints (``entrypoints.py``) pin a version and call :func:`create_ghostnet`; their ``default_cfgs`` tag
+the published weights by width (``w100_in1k``...). Weights come from timm's hub entries, from a checkpoint file
+(``pretrained_cfg_overlay=dict(file=...)``) or from a folder written by ``timm.models.save_for_hf``
+(``timm.create_model("local-dir:/folder", pretrained=True)``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from typing import Any
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, get_arch_pretrained_cfgs
-from timm.models._builder import resolve_pretrained_cfg
+from timm.models import PretrainedCfg, build_model_with_cfg, get_arch_pretrained_cfgs, resolve_pretrained_cfg
 from torch import nn
 
-from .ghostnet import GhostNet, GhostNetFeatures
+from .features import GhostNetFeatures
+from .ghostnet import GhostNet
 
 __all__ = ["checkpoint_filter_fn", "create_ghostnet", "pretrained_cfg"]
 
@@ -71,25 +73,47 @@ def _published_widths(variant: str) -> list[float]:
     return sorted(widths)
 
 
+def _cfg_tag(pretrained_cfg: str | dict[str, Any] | PretrainedCfg | None) -> str | None:
+    if isinstance(pretrained_cfg, PretrainedCfg):
+        return pretrained_cfg.tag
+    if isinstance(pretrained_cfg, dict):  # e.g. the config.json of a local-dir / hf-hub model
+        return pretrained_cfg.get("tag")
+    return pretrained_cfg
+
+
 def _resolve_pretrained(variant: str, width: float | None, pretrained_cfg: Any) -> tuple[float, Any]:
-    """Pick the width and pretrained cfg: an explicit width wins, a ``wNNN_*`` tag implies its width, else 1.0."""
+    """Pick the width and pretrained cfg: an explicit width wins, a ``wNNN_*`` tag implies its width, else 1.0.
+
+    ``pretrained_cfg`` is a tag, a full cfg (dict or ``PretrainedCfg``, whose ``tag`` is read) or ``None``.
+    """
     if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0):
         raise ValueError(f"{variant}: width must be a number > 0, got {width!r}")
     if isinstance(pretrained_cfg, str):
         tags = _tags(variant)
         if pretrained_cfg not in tags:
             raise ValueError(f"{variant}: unknown pretrained tag {pretrained_cfg!r}; known tags: {sorted(tags)}")
-        match = _TAG_WIDTH.match(pretrained_cfg)
-        if match:
-            tag_width = int(match.group(1)) / 100
-            if width is not None and abs(width - tag_width) > 1e-6:
-                raise ValueError(f"{variant}.{pretrained_cfg} weights are for width {tag_width}, got width={width}")
-            width = tag_width
+    match = _TAG_WIDTH.match(_cfg_tag(pretrained_cfg) or "")
+    if match:
+        tag_width = int(match.group(1)) / 100
+        if width is not None and abs(width - tag_width) > 1e-6:
+            raise ValueError(f"{variant}.{match.string} weights are for width {tag_width}, got width={width}")
+        width = tag_width
     width = 1.0 if width is None else float(width)
     if pretrained_cfg is None:
         tag = f"w{round(width * 100):03d}_in1k"
         pretrained_cfg = tag if tag in _tags(variant) else "untrained"
     return width, pretrained_cfg
+
+
+def _check_local_weights(variant: str, cfg: PretrainedCfg) -> None:
+    """A ``local-dir`` source names a folder (timm's ``config.json`` + weights), a ``file`` a checkpoint file."""
+    if not cfg.file:
+        return
+    if cfg.source == "local-dir":
+        if not Path(cfg.file).is_dir():
+            raise FileNotFoundError(f"{variant}: local-dir model folder not found: {cfg.file}")
+    elif not Path(cfg.file).is_file():
+        raise FileNotFoundError(f"{variant}: pretrained_cfg_overlay file not found: {cfg.file}")
 
 
 def create_ghostnet(
@@ -99,18 +123,25 @@ def create_ghostnet(
 
     ``pretrained=True`` resolves the published ImageNet weights of ``width`` (timm's hub entries) unless
     ``pretrained_cfg_overlay=dict(file=PATH)`` names a local checkpoint (timm or Huawei format, see
-    :func:`checkpoint_filter_fn`).
+    :func:`checkpoint_filter_fn`) or the model comes from a ``local-dir:`` folder. ``features_only=True`` gives
+    :class:`~.features.GhostNetFeatures` unless ``feature_cls`` (``'list'``, ``'dict'``, ``'hook'``, ``'fx'``,
+    ``'getter'`` or a class) or a ``feature_cfg`` dict says otherwise.
     """
     width, tag_or_cfg = _resolve_pretrained(variant, width, kwargs.pop("pretrained_cfg", None))
     overlay = kwargs.pop("pretrained_cfg_overlay", None)
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg=tag_or_cfg, pretrained_cfg_overlay=overlay)
-    if cfg.file and not Path(cfg.file).is_file():
-        raise FileNotFoundError(f"{variant}: pretrained_cfg_overlay file not found: {cfg.file}")
+    _check_local_weights(variant, cfg)
     if pretrained and not any((cfg.file, cfg.url, cfg.hf_hub_id, cfg.state_dict)):
         raise ValueError(
             f"{variant}: no published ImageNet weights for width {width} (published widths: "
             f"{_published_widths(variant)}); pass a file with pretrained_cfg_overlay=dict(file='/path/to/weights.pth')"
         )
+    # flatten_sequential: timm's list/dict/hook wrappers then see blocks.0, blocks.1... (feature_info's modules)
+    feature_cfg = {
+        "feature_cls": GhostNetFeatures,
+        "flatten_sequential": True,
+        **(kwargs.pop("feature_cfg", None) or {}),
+    }
     try:
         return build_model_with_cfg(
             GhostNet,
@@ -118,7 +149,7 @@ def create_ghostnet(
             pretrained,
             pretrained_cfg=cfg,
             pretrained_filter_fn=checkpoint_filter_fn,
-            feature_cfg=dict(feature_cls=GhostNetFeatures),
+            feature_cfg=feature_cfg,
             version=version,
             width=width,
             **kwargs,

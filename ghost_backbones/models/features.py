@@ -1,0 +1,75 @@
+"""Feature extraction for GhostNets: the ``features_only`` wrapper and the feature-index resolution.
+
+``timm.create_model(name, features_only=True)`` wraps the model in :class:`GhostNetFeatures` (timm's feature getter,
+driven by ``forward_intermediates``); ``feature_cls='list'``, ``'dict'``, ``'hook'`` and ``'fx'`` select timm's
+other wrappers instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# timm's feature getter (features_only through forward_intermediates) has no public export; build_model_with_cfg
+# treats subclasses of it as getters (no flatten_sequential / output_fmt defaults), so we subclass the real class.
+from timm.models._features import FeatureGetterNet
+
+from .deploy import deploy
+
+__all__ = ["GhostNetFeatures", "feature_indices"]
+
+
+def feature_indices(num_levels: int, indices: int | list[int] | None) -> tuple[list[int], int]:
+    """Resolve timm's ``indices`` (last ``n`` levels if int, all if ``None``, else level indices) to absolute ones.
+
+    TorchScript-compatible (``forward_intermediates`` of a scripted feature getter calls it); tuples work in eager.
+
+    Args:
+        num_levels: number of feature levels.
+        indices: an int ``n`` in ``[1, num_levels]``, ``None``, or indices in ``[-num_levels, num_levels - 1]``.
+
+    Returns:
+        ``(absolute indices in the given order, the largest of them)``.
+
+    Examples::
+
+        >>> feature_indices(5, None), feature_indices(5, 2), feature_indices(5, [0, -1])
+        (([0, 1, 2, 3, 4], 4), ([3, 4], 4), ([0, 4], 4))
+    """
+    if indices is None:
+        indices = num_levels
+    if isinstance(indices, int):
+        if indices < 1 or indices > num_levels:
+            raise ValueError(f"indices as last-n must be in [1, {num_levels}], got {indices}")
+        take = list(range(num_levels - indices, num_levels))
+    else:
+        take: list[int] = []
+        for i in indices:
+            if i < -num_levels or i >= num_levels:
+                raise ValueError(
+                    f"feature indices (out_indices) must be in [{-num_levels}, {num_levels - 1}], got {indices}"
+                )
+            take.append(i % num_levels)
+        if len(take) == 0:
+            raise ValueError("feature indices (out_indices) must not be empty")
+    return take, max(take)
+
+
+class GhostNetFeatures(FeatureGetterNet):
+    """timm's feature getter (``features_only=True``) plus ``set_grad_checkpointing`` and ``convert_to_deploy``.
+
+    Examples::
+
+        >>> import timm
+        >>> m = timm.create_model("ghostnet", features_only=True, out_indices=(3, 4))
+        >>> m.feature_info.channels(), m.feature_info.reduction()
+        ([112, 960], [16, 32])
+    """
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.model.set_grad_checkpointing(enable)
+
+    @torch.jit.ignore
+    def convert_to_deploy(self, channels_last: bool = True) -> GhostNetFeatures:
+        """Fuse in place for inference; see :func:`~.deploy.deploy`."""
+        return deploy(self, channels_last=channels_last, inplace=True)
