@@ -74,6 +74,17 @@ def test_same_logits_with_timm_weights(reference_pair) -> None:
     assert (got_feats - expected_feats).abs().max().item() <= 1e-5
 
 
+def test_meta_built_model_takes_timm_weights(reference_pair) -> None:
+    """Built on the meta device (no memory, no init), then given timm's tensors: timm's logits."""
+    ref, ours, width = reference_pair
+    model = timm.create_model(ours, width=width, device="meta")
+    model.load_state_dict(ref.state_dict(), strict=True, assign=True)
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert (model.eval()(x) - ref(x)).abs().max().item() <= 1e-5
+
+
 def test_perturbation_is_detectable() -> None:
     """Sanity check of the test itself: one wrong BN variance moves logits and features beyond the tolerance."""
     torch.manual_seed(0)
