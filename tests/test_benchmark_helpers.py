@@ -1,21 +1,31 @@
-"""The shared timing/counting helpers in ``ghost_backbones.bench`` and the backbone benchmark CLI."""
+"""The shared harness, table and timing helpers in ``ghost_backbones.bench``, and the backbone benchmark CLI."""
 
 import json
+import time
 
 import pytest
 import torch
 from torch import nn
 
 from ghost_backbones.bench import (
+    Case,
+    Timing,
+    TimingConfig,
     count_macs,
     count_params,
     find_device,
     format_table,
     measure_latency,
     parse_img_size,
+    result_row,
+    table_columns,
+    time_cases,
     torch_threads,
 )
 from ghost_backbones.bench.backbone import benchmark_models, main
+
+#: The columns every benchmark CLI's rows have (tests/test_detection_demo.py, tests/test_segmentation_benchmark.py).
+COMMON_KEYS = ("model", "params_m", "gmacs", "median_ms", "best_ms", "baseline", "speedup", "best_speedup")
 
 
 @pytest.mark.parametrize("groups", [1, 4])
@@ -91,27 +101,81 @@ def test_format_table_aligns_and_marks_missing() -> None:
     assert lines[3] == "| long | -   |"
 
 
+def test_time_cases_interleaves_rounds() -> None:
+    calls: list[str] = []
+    cases = {
+        name: Case(lambda x, n=name: calls.append(n), None, prepare=lambda n=name: calls.append(f"prepare {n}"))
+        for name in ("a", "b")
+    }
+    timings = time_cases(cases, TimingConfig(warmup=1, iters=2, repeats=2), progress=False)
+    one_round = ["prepare a", "a", "a", "a", "prepare b", "b", "b", "b"]
+    assert calls == one_round * 2
+    assert list(timings) == ["a", "b"]
+    for timing in timings.values():
+        assert len(timing.round_ms) == 2 and 0 <= timing.best_ms <= timing.median_ms
+
+
+def test_time_cases_cpu_timer_ignores_sleep() -> None:
+    cases = {"sleep": Case(lambda _: time.sleep(0.02), None)}
+    wall = time_cases(cases, TimingConfig(warmup=0, iters=1, repeats=1), progress=False)["sleep"]
+    cpu = time_cases(cases, TimingConfig(warmup=0, iters=1, repeats=1, timer="cpu"), progress=False)["sleep"]
+    assert wall.median_ms >= 19.0 and cpu.median_ms < 10.0
+
+
+def test_result_row_speedup_is_baseline_over_ours() -> None:
+    timings = {"ours": Timing([10.0, 30.0, 20.0], 8.0), "base": Timing([40.0], 12.0)}
+    row = result_row("ours", "base", timings, params_m=1.0, gmacs=None)
+    assert tuple(row)[: len(COMMON_KEYS)] == COMMON_KEYS
+    assert row["median_ms"] == 20.0 and row["speedup"] == 2.0 and row["best_speedup"] == 1.5
+    assert result_row("base", "base", timings, params_m=1.0, gmacs=None)["speedup"] == 1.0
+    assert [key for key, _, _ in table_columns()] == list(COMMON_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(repeats=0), "repeats must be >= 1, got 0"),
+        (dict(iters=0), "iters must be >= 1, got 0"),
+        (dict(warmup=-1), "warmup must be >= 0, got -1"),
+        (dict(threads=0), "threads must be >= 1, got 0"),
+        (dict(timer="gpu"), r"timer must be one of \['cpu', 'wall'\], got 'gpu'"),
+    ],
+)
+def test_timing_config_rejects(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TimingConfig(**kwargs)
+
+
 def test_benchmark_cli_json(capsys) -> None:
     rows = main(
-        ["--models", "ghostnet:deploy,ghostnet_100", "--batch-size", "1", "--img-size", "64x48"]
-        + ["--iters", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "--json"]
+        ["--models", "ghostnet:deploy", "--batch-size", "1", "--img-size", "64x48"]
+        + ["--iters", "1", "--warmup", "0", "--repeats", "2", "--threads", "1", "--json"]
     )
     report = json.loads(capsys.readouterr().out)
     assert report["config"]["img_size"] == [64, 48] and report["config"]["threads"] == 1
-    assert [r["model"] for r in report["results"]] == ["ghostnet:deploy", "ghostnet_100"]
+    assert report["results"] == rows
+    assert [r["model"] for r in rows] == ["ghostnet:deploy", "ghostnet_100"]  # the baseline is added
     deployed, baseline = rows
-    assert baseline["speedup_vs_timm"] == 1.0 and baseline["best_speedup_vs_timm"] == 1.0
-    assert deployed["best_speedup_vs_timm"] == pytest.approx(baseline["best_ms"] / deployed["best_ms"])
-    assert 0 < deployed["best_ms"] <= deployed["median_ms"]
+    for row in rows:
+        assert set(COMMON_KEYS) <= set(row) and row["baseline"] == "ghostnet_100"
+        assert row["speedup"] == baseline["median_ms"] / row["median_ms"]
+        assert row["best_speedup"] == baseline["best_ms"] / row["best_ms"]
+        assert 0 < row["best_ms"] <= row["median_ms"] and len(row["round_ms"]) == 2
+    assert baseline["speedup"] == 1.0 and baseline["best_speedup"] == 1.0
     assert deployed["params_m"] == pytest.approx(5.18, abs=0.01)
     assert deployed["gmacs"] == pytest.approx(baseline["gmacs"], rel=1e-3) and deployed["gmacs"] > 0
-    assert deployed["images_per_s"] == pytest.approx(1000.0 / deployed["median_ms"])
 
 
-def test_benchmark_cli_table(capsys) -> None:
-    main(["--models", "ghostnetv3:fused", "--batch-size", "1", "--img-size", "64", "--iters", "1", "--warmup", "0"])
-    out = capsys.readouterr().out
-    assert "| ghostnetv3:fused |" in out and "images/s" in out
+def test_benchmark_cli_table_and_json_file(capsys, tmp_path) -> None:
+    out = tmp_path / "runs" / "bench.json"
+    argv = ["--models", "ghostnetv3:fused", "--baseline", "ghostnetv3", "--batch-size", "1", "--img-size", "64"]
+    main(argv + ["--iters", "1", "--warmup", "0", "--repeats", "1", "--json", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("batch_size=1, img_size=[64, 64]") and "timer=wall" in lines[0]
+    headers = [cell.strip() for cell in lines[1].strip("|").split("|")]
+    assert headers == [header for _, header, _ in table_columns()]
+    assert lines[3].startswith("| ghostnetv3:fused |")
+    assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["ghostnetv3:fused", "ghostnetv3"]
 
 
 @pytest.mark.parametrize(
@@ -122,8 +186,11 @@ def test_benchmark_cli_table(capsys) -> None:
             "model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got 'ghostnet:int8'",
         ),
         (["--models", "resnet9000"], "unknown model 'resnet9000'"),
+        (["--models", "ghostnet", "--baseline", "resnet9000"], "unknown model 'resnet9000'"),
         (["--models", ","], "--models is empty"),
         (["--models", "ghostnet", "--repeats", "0"], "repeats must be >= 1, got 0"),
+        (["--models", "ghostnet", "--timer", "gpu"], r"timer must be one of \['cpu', 'wall'\], got 'gpu'"),
+        (["--models", "ghostnet", "--batch-size", "0"], "batch_size must be >= 1, got 0"),
         (["--models", "ghostnet", "--img-size", "big"], "image size must look like 224 or 800x1333"),
     ],
 )
@@ -135,12 +202,12 @@ def test_benchmark_cli_rejects(argv: list, match: str) -> None:
 def test_cuda_requested_without_gpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match="--device cuda requested but torch.cuda.is_available"):
+    with pytest.raises(ValueError, match="device 'cuda' requested but CUDA is not available"):
         main(["--models", "ghostnet", "--device", "cuda", "--iters", "1", "--img-size", "32"])
 
 
-def test_cpu_timer_and_bad_timer(capsys) -> None:
-    rows = main(["--models", "ghostnet", "--img-size", "64", "--batch-size", "1", "--iters", "2", "--timer", "cpu"])
-    assert "timer=cpu" in capsys.readouterr().out and rows[0]["median_ms"] >= 0
-    with pytest.raises(ValueError, match=r"timer must be one of \['cpu', 'wall'\], got 'gpu'"):
-        benchmark_models(["ghostnet"], img_size=(64, 64), iters=1, warmup=0, repeats=1, timer="gpu")
+def test_cpu_timer() -> None:
+    timing = TimingConfig(warmup=0, iters=2, repeats=1, timer="cpu")
+    rows = benchmark_models(["ghostnet"], baseline="ghostnet", batch_size=1, img_size=(64, 64), timing=timing)
+    assert rows[0]["median_ms"] > 0 and rows[0]["speedup"] == 1.0
+    assert "median CPU ms" in [header for _, header, _ in table_columns(timer="cpu")]

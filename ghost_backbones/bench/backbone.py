@@ -1,24 +1,31 @@
 """The backbone benchmark: our GhostNets (unfused, fused, deploy form) beside timm's ghostnet_100 and MobileNetV3.
 
-Run ``python -m ghost_backbones.bench --help``.
+Every model gets the same input; the table (:mod:`ghost_backbones.bench.table`) gives each model's speed-up over
+``--baseline`` (timm's ``ghostnet_100`` by default): baseline time / its time, above 1 is faster.
+
+Examples::
+
+    python -m ghost_backbones.bench                                   # batch 8 at 224x224, 2 CPU threads
+    python -m ghost_backbones.bench --models ghostnet,ghostnet_100 --repeats 15 --threads 1
+    python -m ghost_backbones.bench --device cuda --amp --channels-last --batch-size 256
 """
 
 from __future__ import annotations
 
-import contextlib
-import statistics
-import time
+import argparse
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .timing import count_macs, count_params, format_table, measure_latency, parse_img_size, torch_threads
+from ghost_backbones.engine import autocast
 
-__all__ = ["BASELINE", "DEFAULT_MODELS", "benchmark_models", "build_benchmark_model", "main"]
+from .harness import Case, TimingConfig, add_timing_args, time_cases
+from .table import report, result_row
+from .timing import count_macs, count_params, parse_img_size
+
+__all__ = ["BASELINE", "DEFAULT_MODELS", "TIMING", "benchmark_models", "build_benchmark_model", "main", "parse_spec"]
 
 DEFAULT_MODELS = (
     "ghostnet",
@@ -37,6 +44,35 @@ DEFAULT_MODELS = (
     "mobilenetv3_large_100:cl",
 )
 BASELINE = "ghostnet_100"
+#: Timing defaults of the backbone benchmark.
+TIMING = TimingConfig(warmup=5, iters=20, repeats=3)
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split and check a model spec: ``(timm name, option)``, the option one of ``''``, fused, deploy, cl.
+
+    Args:
+        spec: ``NAME``, ``NAME:fused``, ``NAME:deploy`` or ``NAME:cl``.
+
+    Examples::
+
+        >>> parse_spec("ghostnet:deploy")
+        ('ghostnet', 'deploy')
+        >>> parse_spec("resnet9000")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown model 'resnet9000' in 'resnet9000' (any timm model name, e.g. ghostnet, ghostnet_100)
+    """
+    import timm
+
+    import ghost_backbones  # noqa: F401  (registers ghostnet, ghostnetv2, ghostnetv3 in timm)
+
+    name, _, option = spec.partition(":")
+    if option not in ("", "fused", "deploy", "cl"):
+        raise ValueError(f"model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got {spec!r}")
+    if name not in timm.list_models():
+        raise ValueError(f"unknown model {name!r} in {spec!r} (any timm model name, e.g. ghostnet, ghostnet_100)")
+    return name, option
 
 
 def build_benchmark_model(spec: str, device: torch.device, channels_last: bool = False) -> tuple[nn.Module, nn.Module]:
@@ -63,13 +99,9 @@ def build_benchmark_model(spec: str, device: torch.device, channels_last: bool =
     import timm
     from timm.utils import reparameterize_model
 
-    from ghost_backbones import deploy  # also registers ghostnet, ghostnetv2, ghostnetv3
+    from ghost_backbones import deploy
 
-    name, _, option = spec.partition(":")
-    if option not in ("", "fused", "deploy", "cl"):
-        raise ValueError(f"model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got {spec!r}")
-    if name not in timm.list_models():
-        raise ValueError(f"unknown model {name!r} in {spec!r} (any timm model name, e.g. ghostnet, ghostnet_100)")
+    name, option = parse_spec(spec)
     unfused = timm.create_model(name).eval()
     if option == "deploy":
         model = deploy(unfused)
@@ -85,125 +117,52 @@ def build_benchmark_model(spec: str, device: torch.device, channels_last: bool =
 
 def benchmark_models(
     specs: Sequence[str],
+    *,
+    baseline: str = BASELINE,
     batch_size: int = 8,
     img_size: tuple[int, int] = (224, 224),
-    device: str = "cpu",
-    threads: int | None = 2,
-    warmup: int = 5,
-    iters: int = 20,
-    repeats: int = 3,
     amp: bool = False,
     channels_last: bool = False,
-    timer: str = "wall",
+    timing: TimingConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Time every model on the same input, interleaving them over ``repeats`` rounds.
-
-    Each round times every model once (``warmup`` + ``iters`` calls); a model's latency is the median of its round
-    medians, so a burst of load from other processes hits all models alike.
+    """Time every model on the same input in interleaved rounds; one row per spec (the baseline appended if missing).
 
     Args:
         specs: model specs (see :func:`build_benchmark_model`).
+        baseline: the spec every row is compared with.
         batch_size: images per forward.
         img_size: ``(H, W)``.
-        device: ``'cpu'`` or ``'cuda'``.
-        threads: ``torch.set_num_threads`` during the run (``None``: unchanged).
-        warmup: untimed calls per round.
-        iters: timed calls per round.
-        repeats: rounds.
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
         channels_last: channels-last weights and input.
-        timer: ``'wall'`` (latency) or ``'cpu'`` (CPU time of the process, summed over its threads).
+        timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
-        One dict per spec: model, params_m, gmacs (per image), median_ms, best_ms (fastest call: on a shared machine
-        the least disturbed one), images_per_s, and ``speedup_vs_timm`` / ``best_speedup_vs_timm`` (timm's
-        ghostnet_100 time over this one, from medians / fastest calls) when ghostnet_100 is in ``specs``.
+        The rows of :mod:`ghost_backbones.bench.table`; ``params_m`` counts the unfused model, ``gmacs`` one image.
 
     Examples::
 
-        >>> rows = benchmark_models(["ghostnet", "ghostnet:fused"], batch_size=1, img_size=(64, 64), warmup=1,
-        ...                         iters=2, repeats=1)
-        >>> [r["model"] for r in rows]
-        ['ghostnet', 'ghostnet:fused']
+        >>> rows = benchmark_models(["ghostnet:fused"], baseline="ghostnet", batch_size=1, img_size=(64, 64),
+        ...                         timing=TimingConfig(warmup=0, iters=1, repeats=1))
+        >>> [(r["model"], r["baseline"]) for r in rows]
+        [('ghostnet:fused', 'ghostnet'), ('ghostnet', 'ghostnet')]
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    clocks = {"wall": time.perf_counter, "cpu": time.process_time}
-    if timer not in clocks:
-        raise ValueError(f"timer must be one of {sorted(clocks)}, got {timer!r}")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but torch.cuda.is_available() is False")
+    timing = timing or TIMING
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    names = list(dict.fromkeys([*specs, baseline]))
+    for spec in names:
+        parse_spec(spec)
+    dev = timing.torch_device
     x = torch.randn(batch_size, 3, *img_size, device=dev)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    amp_ctx = (
-        partial(torch.autocast, device_type=dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16)
-        if amp
-        else contextlib.nullcontext
-    )
-    rows: list[dict[str, Any]] = []
-    models: list[nn.Module] = []
-    with torch_threads(threads):
-        for spec in specs:
-            model, unfused = build_benchmark_model(spec, dev, channels_last)
-            macs = count_macs(model, x[:1])
-            rows.append(dict(model=spec, params_m=count_params(unfused) / 1e6, gmacs=macs / 1e9))
-            models.append(model)
-        round_medians: list[list[float]] = [[] for _ in specs]
-        best = [float("inf")] * len(specs)
-        bar = tqdm(total=repeats * len(specs), desc="benchmark", leave=False)
-        for _ in range(repeats):
-            for i, model in enumerate(models):
-                with amp_ctx():
-                    stats = measure_latency(model, x, warmup=warmup, iters=iters, timer=clocks[timer])
-                round_medians[i].append(stats["median_ms"])
-                best[i] = min(best[i], stats["min_ms"])
-                bar.update()
-        bar.close()
-    for row, medians, fastest in zip(rows, round_medians, best):
-        row["median_ms"] = statistics.median(medians)
-        row["best_ms"] = fastest
-        row["images_per_s"] = batch_size * 1000.0 / row["median_ms"]
-    baseline = next((r for r in rows if r["model"] == BASELINE), None)
-    for row in rows:
-        row["speedup_vs_timm"] = baseline["median_ms"] / row["median_ms"] if baseline else None
-        row["best_speedup_vs_timm"] = baseline["best_ms"] / row["best_ms"] if baseline else None
-    return rows
-
-
-def _parse_args(argv: Sequence[str] | None) -> Any:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m ghost_backbones.bench",
-        description="Latency of our GhostNets (unfused and fused) next to timm's ghostnet_100, ghostnetv3_100 and "
-        "mobilenetv3_large_100, on the same input in the same run.",
-    )
-    parser.add_argument(
-        "--models",
-        default=",".join(DEFAULT_MODELS),
-        help="comma-separated timm names; NAME:fused (reparameterize_model), NAME:deploy (fused + channels-last), "
-        "NAME:cl (channels-last weights only)",
-    )
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--img-size", default="224", help="224 or HxW, e.g. 800x800")
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
-    parser.add_argument("--iters", type=int, default=20, help="timed calls per model per round")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed calls per model per round")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; latency = median of round medians")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument(
-        "--timer",
-        default="wall",
-        choices=("wall", "cpu"),
-        help="wall: latency (default); cpu: CPU time of this process over all its threads, robust when other jobs "
-        "share the cores (run with OMP_WAIT_POLICY=PASSIVE so that waiting threads do not spin)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser.parse_args(argv)
+    cases, info = {}, {}
+    for spec in names:
+        model, unfused = build_benchmark_model(spec, dev, channels_last)
+        info[spec] = dict(params_m=count_params(unfused) / 1e6, gmacs=count_macs(model, x[:1]) / 1e9)
+        cases[spec] = Case(model, x, context=lambda: autocast(dev, amp))
+    timings = time_cases(cases, timing)
+    return [result_row(spec, baseline, timings, **info[spec]) for spec in names]
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -215,64 +174,41 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     Examples::
 
         >>> rows = main(["--models", "ghostnet", "--batch-size", "1", "--img-size", "64", "--iters", "1",
-        ...              "--warmup", "0", "--repeats", "1", "--json"])  # doctest: +ELLIPSIS
+        ...              "--warmup", "0", "--repeats", "1", "--baseline", "ghostnet", "--json"])  # doctest: +ELLIPSIS
         {...}
     """
-    import json
-
-    args = _parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m ghost_backbones.bench",
+        description="Latency of our GhostNets (unfused and fused) next to timm's ghostnet_100, ghostnetv3_100 and "
+        "mobilenetv3_large_100, on the same input in the same run.",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated timm names; NAME:fused (reparameterize_model), NAME:deploy (fused + channels-last), "
+        "NAME:cl (channels-last weights only)",
+    )
+    parser.add_argument("--baseline", default=BASELINE, help="the spec the speed-ups are relative to (added if absent)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--channels-last", action="store_true", help="channels-last weights and input for every model")
+    add_timing_args(parser, TIMING, img_size="224")
+    args = parser.parse_args(argv)
     specs = [s.strip() for s in args.models.split(",") if s.strip()]
     if not specs:
         raise ValueError("--models is empty")
     img_size = parse_img_size(args.img_size)
+    timing = TimingConfig.from_args(args)
     rows = benchmark_models(
         specs,
+        baseline=args.baseline,
         batch_size=args.batch_size,
         img_size=img_size,
-        device=args.device,
-        threads=args.threads,
-        warmup=args.warmup,
-        iters=args.iters,
-        repeats=args.repeats,
         amp=args.amp,
         channels_last=args.channels_last,
-        timer=args.timer,
+        timing=timing,
     )
-    config = dict(
-        batch_size=args.batch_size,
-        img_size=list(img_size),
-        device=args.device,
-        threads=args.threads,
-        amp=args.amp,
-        channels_last=args.channels_last,
-        iters=args.iters,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        timer=args.timer,
-        torch=torch.__version__,
-    )
-    if args.json:
-        print(json.dumps(dict(config=config, results=rows), indent=2))
-    else:
-        print(
-            f"batch {args.batch_size} at {img_size[0]}x{img_size[1]}, {args.device}, threads={args.threads}, "
-            f"amp={args.amp}, channels_last={args.channels_last}, timer={args.timer}, torch {torch.__version__}"
-        )
-        print(
-            format_table(
-                rows,
-                [
-                    ("model", "model", ""),
-                    ("params_m", "params (M)", ".2f"),
-                    ("gmacs", "GMACs", ".3f"),
-                    ("median_ms", "median ms" if args.timer == "wall" else "median CPU ms", ".1f"),
-                    ("best_ms", "best ms" if args.timer == "wall" else "best CPU ms", ".1f"),
-                    ("images_per_s", "images/s", ".1f"),
-                    ("speedup_vs_timm", f"speed vs {BASELINE}", ".2f"),
-                    ("best_speedup_vs_timm", "(best)", ".2f"),
-                ],
-            )
-        )
+    config = dict(batch_size=args.batch_size, img_size=list(img_size), amp=args.amp, channels_last=args.channels_last)
+    report(rows, {**config, **timing.describe()}, args.json)
     return rows
 
 

@@ -1,6 +1,7 @@
-"""Timing and counting helpers shared by the three benchmark CLIs (backbone, detection, segmentation).
+"""Timing and counting primitives under the harness (:mod:`ghost_backbones.bench.harness`).
 
-``measure_latency``, ``count_macs``, ``count_params``, ``parse_img_size``, ``torch_threads`` and ``format_table``.
+``measure_latency`` (one callable, one clock), ``count_macs``, ``count_params``, ``find_device``, ``parse_img_size``
+and ``torch_threads``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ __all__ = [
     "count_macs",
     "count_params",
     "find_device",
-    "format_table",
     "measure_latency",
     "parse_img_size",
     "torch_threads",
@@ -223,26 +223,3 @@ def torch_threads(num_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
-    """Render ``rows`` as a GitHub-markdown table.
-
-    Args:
-        rows: one dict per row.
-        columns: ``(key, header, format_spec)`` triples, e.g. ``("median_ms", "ms", ".1f")``; missing keys print ``-``.
-
-    Examples::
-
-        >>> print(format_table([{"m": "a", "ms": 1.234}], [("m", "model", ""), ("ms", "ms", ".1f")]))
-        | model | ms  |
-        |-------|-----|
-        | a     | 1.2 |
-    """
-    header = [title for _, title, _ in columns]
-    body = [["-" if row.get(key) is None else format(row[key], spec) for key, _, spec in columns] for row in rows]
-    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *body)]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(header, widths)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(cell.ljust(w) for cell, w in zip(cells, widths)) + " |" for cells in body]
-    return "\n".join(lines)
