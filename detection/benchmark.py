@@ -1,8 +1,9 @@
 """Detection speed: Faster R-CNN GhostNet-FPN (our defaults) against torchvision's MobileNetV3-Large-FPN.
 
 Inference latency (one image) and one training step (SGD, synthetic boxes) at the same image size and number of
-classes, measured in one run with the models interleaved, so load from other processes hits both alike. On CUDA
-with ``--amp`` the training throughput in images/s is reported too.
+classes, timed by the shared harness (:mod:`ghost_backbones.bench`) with the models interleaved, so load from other
+processes hits all alike. The table has the common columns (speed-up = baseline time / ours: above 1 is faster)
+and the training step's ``train step`` median / best / speed-ups; training images/s = train batch x 1000 / median ms.
 
 Examples::
 
@@ -14,10 +15,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import statistics
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,8 +22,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from ghost_backbones.bench import count_params, format_table, measure_latency, parse_img_size, torch_threads
-from ghost_backbones.engine import apply_overrides, autocast
+from ghost_backbones.bench import (
+    Case,
+    TimingConfig,
+    add_measure,
+    add_timing_args,
+    count_macs,
+    count_params,
+    parse_img_size,
+    report,
+    result_row,
+    table_columns,
+    time_cases,
+)
+from ghost_backbones.engine import apply_overrides, autocast, run_cli
 
 from .config import ModelConfig
 from .models import build_model
@@ -41,7 +50,12 @@ __all__ = [
 OURS = "ghostnet_fpn (ours)"
 OURS_FUSED = "ghostnet_fpn (ours, fused BN)"
 REFERENCE = "mobilenet_v3_large_fpn (torchvision)"
+#: The registry entry of the reference (``model.arch``).
 BASELINE = "fasterrcnn_mobilenet_v3_large_fpn"
+#: The extra measurement's prefix and label in the rows and the table.
+TRAIN = {"train": "train step"}
+#: Timing defaults: a detector call takes long, so fewer calls than the backbone benchmark.
+TIMING = TimingConfig(warmup=2, iters=5, repeats=3)
 
 
 def build_models(
@@ -161,84 +175,65 @@ def benchmark_detectors(
     *,
     img_size: tuple[int, int] = (800, 800),
     num_classes: int = 91,
-    device: str = "cpu",
-    threads: int | None = 2,
     train_batch: int = 2,
-    warmup: int = 2,
-    iters: int = 5,
-    repeats: int = 3,
     amp: bool = False,
     fused: bool = True,
     overrides: Sequence[str] = (),
+    timing: TimingConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Inference latency and training step time of our detector and torchvision's MobileNetV3-FPN.
 
-    Every round times each model in turn (``warmup`` + ``iters`` calls); a figure is the median of the round
-    medians. Both models are untrained, so the RPN keeps its full proposal budget: a worst case for both.
+    Every round times each model's inference, then its training step (models interleaved). Both models are
+    untrained, so the RPN keeps its full proposal budget: a worst case for both.
 
     Args:
-        img_size: ``(H, W)`` of the synthetic images (both models keep that size).
+        img_size: ``(H, W)`` of the synthetic images, square (both models keep that size).
         num_classes: classes including the background (91 = torchvision's COCO heads).
-        device: ``"cpu"`` or ``"cuda"``.
-        threads: CPU intra-op threads (``None``: unchanged).
         train_batch: images per training step.
-        warmup, iters, repeats: see above.
         amp: autocast (float16 + GradScaler on CUDA, bfloat16 on CPU).
         fused: also time our detector with the backbone's BN fused (inference only).
         overrides: ``KEY=VALUE`` changes to our model's config (see :func:`build_models`).
+        timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
-        One row per model: ``model``, ``params_m``, ``infer_ms``, ``train_step_ms``, ``train_images_per_s``,
-        ``infer_vs_reference`` and ``train_vs_reference`` (reference time / this time: > 1 is faster).
+        The rows of :mod:`ghost_backbones.bench.table` (baseline: the reference; ``gmacs``: one image's
+        convolutions and matrix products, RoIAlign not counted) plus ``train_median_ms``, ``train_best_ms``,
+        ``train_speedup``, ``train_best_speedup`` (``None`` for the fused model, which is not trained).
 
     Examples::
 
-        >>> rows = benchmark_detectors(img_size=(128, 128), num_classes=4, warmup=0, iters=1, repeats=1)
-        >>> [r["model"] for r in rows]
-        ['ghostnet_fpn (ours)', 'ghostnet_fpn (ours, fused BN)', 'mobilenet_v3_large_fpn (torchvision)']
+        >>> rows = benchmark_detectors(img_size=(96, 96), num_classes=4, fused=False,
+        ...                            timing=TimingConfig(warmup=0, iters=1, repeats=1))
+        >>> [(r["model"], r["speedup"] is not None, r["train_speedup"] is not None) for r in rows]
+        [('ghostnet_fpn (ours)', True, True), ('mobilenet_v3_large_fpn (torchvision)', True, True)]
     """
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but torch.cuda.is_available() is False")
-    if min(train_batch, iters, repeats) < 1:
-        raise ValueError(f"train_batch, iters and repeats must be >= 1, got {train_batch}, {iters}, {repeats}")
+    timing = timing or TIMING
+    if train_batch < 1:
+        raise ValueError(f"train_batch must be >= 1, got {train_batch}")
     if img_size[0] != img_size[1]:
         raise ValueError(f"use a square image size (both models resize to min_size = max_size), got {img_size}")
-    with torch_threads(threads if dev.type == "cpu" else None):
-        models = {
-            name: m.to(dev)
-            for name, m in build_models(num_classes, img_size[0], fused=fused, overrides=overrides).items()
-        }
-        image = [torch.rand(3, *img_size).to(dev)]
-        batch = _synthetic_batch(train_batch, img_size, num_classes, dev)
-        rows = {
-            name: {"model": name, "params_m": count_params(m) / 1e6, "infer": [], "train": []}
-            for name, m in models.items()
-        }
-        steps = {name: _train_step_fn(m, dev, amp) for name, m in models.items() if name != OURS_FUSED}
-        amp_ctx = (lambda: autocast(dev, True)) if amp else contextlib.nullcontext
-        for _ in range(repeats):
-            for name, model in models.items():
-                model.eval()
-                with amp_ctx():
-                    rows[name]["infer"].append(measure_latency(model, image, warmup=warmup, iters=iters)["median_ms"])
-                if name in steps:
-                    model.train()
-                    rows[name]["train"].append(
-                        measure_latency(steps[name], batch, warmup=warmup, iters=iters)["median_ms"]
-                    )
-    out = []
-    for row in rows.values():
-        infer, train = row.pop("infer"), row.pop("train")
-        row["infer_ms"] = statistics.median(infer)
-        row["train_step_ms"] = statistics.median(train) if train else None
-        row["train_images_per_s"] = train_batch * 1000.0 / row["train_step_ms"] if train else None
-        out.append(row)
-    ref = rows[REFERENCE]
-    for row in out:
-        row["infer_vs_reference"] = ref["infer_ms"] / row["infer_ms"]
-        row["train_vs_reference"] = ref["train_step_ms"] / row["train_step_ms"] if row["train_step_ms"] else None
-    return out
+    dev = timing.torch_device
+    models = {
+        name: m.to(dev) for name, m in build_models(num_classes, img_size[0], fused=fused, overrides=overrides).items()
+    }
+    image = [torch.rand(3, *img_size).to(dev)]
+    batch = _synthetic_batch(train_batch, img_size, num_classes, dev)
+    cases: dict[str, Case] = {}
+    for name, model in models.items():
+        cases[name] = Case(model, image, prepare=model.eval, context=lambda: autocast(dev, amp))
+        if name != OURS_FUSED:
+            cases[f"{name}/train"] = Case(_train_step_fn(model, dev, amp), batch, prepare=model.train)
+    info = {
+        name: dict(params_m=count_params(m) / 1e6, gmacs=count_macs(m.eval(), image) / 1e9)
+        for name, m in models.items()
+    }
+    timings = time_cases(cases, timing)
+    rows = []
+    for name in models:
+        row = result_row(name, REFERENCE, timings, **info[name])
+        add_measure(row, "train", timings.get(f"{name}/train"), timings[f"{REFERENCE}/train"])
+        rows.append(row)
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -249,92 +244,55 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
     Examples::
 
-        >>> rows = main(["--img-size", "128", "--num-classes", "4", "--iters", "1", "--warmup", "0",
-        ...              "--repeats", "1", "--json"])  # doctest: +ELLIPSIS
+        >>> rows = main(["--img-size", "96", "--num-classes", "4", "--iters", "1", "--warmup", "0",
+        ...              "--repeats", "1", "--no-fused", "--json"])  # doctest: +ELLIPSIS
         {...}
     """
     parser = argparse.ArgumentParser(prog="python -m detection.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--img-size", default="800", help="square side, e.g. 800")
     parser.add_argument("--num-classes", type=int, default=91, help="classes including the background")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
     parser.add_argument("--train-batch", type=int, default=2, help="images per training step")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=5, help="timed calls per model per round")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figure = median of round medians")
-    parser.add_argument("--amp", action="store_true", help="autocast: float16 on CUDA, bfloat16 on CPU")
     parser.add_argument("--no-fused", action="store_true", help="skip the BN-fused variant of ours")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--opts", nargs="+", default=[], metavar="KEY=VALUE", help="change our model's config, e.g. fpn_channels=256"
     )
     parser.add_argument("--profile", action="store_true", help="profile one training step of each model instead")
+    add_timing_args(parser, TIMING, img_size="800")
     args = parser.parse_args(argv)
     size = parse_img_size(args.img_size)
+    timing = TimingConfig.from_args(args)
+    setup = dict(img_size=list(size), num_classes=args.num_classes, train_batch=args.train_batch, amp=args.amp)
+    setup.update(opts=" ".join(args.opts) or None, **timing.describe())
     if args.profile:
-        return _print_profiles(size, args)
+        return _print_profiles(size, args, timing, setup)
     rows = benchmark_detectors(
         img_size=size,
         num_classes=args.num_classes,
-        device=args.device,
-        threads=args.threads,
         train_batch=args.train_batch,
-        warmup=args.warmup,
-        iters=args.iters,
-        repeats=args.repeats,
         amp=args.amp,
         fused=not args.no_fused,
         overrides=args.opts,
+        timing=timing,
     )
-    setup = dict(
-        img_size=list(size),
-        num_classes=args.num_classes,
-        device=args.device,
-        threads=args.threads,
-        train_batch=args.train_batch,
-        amp=args.amp,
-        opts=" ".join(args.opts) or None,
-        torch=torch.__version__,
-    )
-    if args.json:
-        print(json.dumps(dict(config=setup, results=rows), indent=2))
-    else:
-        print(", ".join(f"{k}={v}" for k, v in setup.items()))
-        print(
-            format_table(
-                rows,
-                [
-                    ("model", "detector", ""),
-                    ("params_m", "params (M)", ".2f"),
-                    ("infer_ms", "inference ms", ".0f"),
-                    ("infer_vs_reference", "inference speed vs MobileNetV3-FPN", ".2f"),
-                    ("train_step_ms", f"train step ms (batch {args.train_batch})", ".0f"),
-                    ("train_images_per_s", "train images/s", ".2f"),
-                    ("train_vs_reference", "train speed vs MobileNetV3-FPN", ".2f"),
-                ],
-            )
-        )
+    report(rows, setup, args.json, columns=table_columns(TRAIN, timing.timer))
     return rows
 
 
-def _print_profiles(size: tuple[int, int], args: argparse.Namespace) -> list[dict[str, Any]]:
-    dev = torch.device(args.device)
+def _print_profiles(
+    size: tuple[int, int], args: argparse.Namespace, timing: TimingConfig, setup: dict[str, Any]
+) -> list[dict[str, Any]]:
+    dev = timing.torch_device
     rows = []
-    with torch_threads(args.threads if dev.type == "cpu" else None):
+    with timing.threads_context():
         batch = _synthetic_batch(args.train_batch, size, args.num_classes, dev)
         for name, model in build_models(args.num_classes, size[0], fused=False, overrides=args.opts).items():
             shares, table = profile_train_step(model.to(dev).train(), batch, amp=args.amp)
             rows.append({"model": name, **shares})
-            if not args.json:
+            if args.json != "-":
                 print(f"{name}: one training step, batch {args.train_batch}, {size[0]}x{size[1]}\n{table}")
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        columns = [("model", "detector", ""), ("total_ms", "profiled self CPU ms", ".0f")]
-        columns += [(g, g, ".0%") for g in PROFILE_GROUPS]
-        print(format_table(rows, columns))
+    columns = [("model", "model", ""), ("total_ms", "profiled self CPU ms", ".0f")]
+    report(rows, setup, args.json, columns=columns + [(g, g, ".0%") for g in PROFILE_GROUPS])
     return rows
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    raise SystemExit(run_cli(main))

@@ -1,34 +1,63 @@
 """The detection speed benchmark, on tiny settings (the real runs take minutes); the demo is in test_demos.py."""
 
+import json
+
 import pytest
 
-from detection.benchmark import (
-    OURS,
-    OURS_FUSED,
-    PROFILE_GROUPS,
-    REFERENCE,
-    benchmark_detectors,
-    build_models,
-    main,
-)
+from detection.benchmark import OURS, OURS_FUSED, PROFILE_GROUPS, REFERENCE, build_models, main
+from ghost_backbones.bench import table_columns
 from ghost_backbones.engine import ConfigError
 
+#: The columns every benchmark CLI's rows have, then detection's training-step measurement.
+COMMON_KEYS = [key for key, _, _ in table_columns()]
+TRAIN_KEYS = ["train_median_ms", "train_best_ms", "train_speedup", "train_best_speedup"]
 
-def test_benchmark_rows_and_ratios():
-    rows = benchmark_detectors(img_size=(96, 96), num_classes=4, warmup=0, iters=1, repeats=1)
+
+def test_benchmark_cli_rows_and_speedups(capsys):
+    rows = main(["--img-size", "96", "--num-classes", "4", "--warmup", "0", "--iters", "1", "--repeats", "2", "--json"])
+    assert json.loads(capsys.readouterr().out)["results"] == rows
     by_name = {r["model"]: r for r in rows}
     assert list(by_name) == [OURS, OURS_FUSED, REFERENCE]
-    assert by_name[REFERENCE]["infer_vs_reference"] == 1.0 and by_name[REFERENCE]["train_vs_reference"] == 1.0
-    assert by_name[OURS]["params_m"] < by_name[REFERENCE]["params_m"]
-    assert all(r["infer_ms"] > 0 for r in rows) and by_name[OURS_FUSED]["train_step_ms"] is None
-    assert by_name[OURS]["train_images_per_s"] == pytest.approx(2000.0 / by_name[OURS]["train_step_ms"])
+    ref = by_name[REFERENCE]
+    for row in rows:
+        assert set(COMMON_KEYS + TRAIN_KEYS) <= set(row) and row["baseline"] == REFERENCE
+        assert row["speedup"] == ref["median_ms"] / row["median_ms"]
+        assert row["best_speedup"] == ref["best_ms"] / row["best_ms"]
+        assert len(row["round_ms"]) == 2 and 0 < row["best_ms"] <= row["median_ms"]
+    for name in (OURS, REFERENCE):
+        assert by_name[name]["train_speedup"] == ref["train_median_ms"] / by_name[name]["train_median_ms"]
+        assert by_name[name]["train_best_speedup"] == ref["train_best_ms"] / by_name[name]["train_best_ms"]
+    assert ref["speedup"] == ref["best_speedup"] == ref["train_speedup"] == ref["train_best_speedup"] == 1.0
+    assert all(by_name[OURS_FUSED][key] is None for key in TRAIN_KEYS)  # the fused model is not trained
+    assert by_name[OURS]["params_m"] < ref["params_m"] and by_name[OURS]["gmacs"] > 0
 
 
-def test_benchmark_rejects_bad_settings():
-    with pytest.raises(ValueError, match="use a square image size"):
-        benchmark_detectors(img_size=(96, 128), num_classes=4)
-    with pytest.raises(ValueError, match="train_batch, iters and repeats must be >= 1, got 0, 5, 3"):
-        benchmark_detectors(img_size=(96, 96), num_classes=4, train_batch=0)
+def test_benchmark_table_headers(capsys):
+    main(["--img-size", "96", "--num-classes", "4", "--warmup", "0", "--iters", "1", "--repeats", "1", "--no-fused"])
+    lines = capsys.readouterr().out.splitlines()
+    headers = [cell.strip() for cell in lines[1].strip("|").split("|")]
+    assert headers[: len(COMMON_KEYS)] == [header for _, header, _ in table_columns()]
+    assert headers[len(COMMON_KEYS) :] == [
+        "train step median ms",
+        "train step best ms",
+        "train step speed-up",
+        "train step speed-up (best)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--img-size", "96x128"], "use a square image size"),
+        (["--train-batch", "0"], "train_batch must be >= 1, got 0"),
+        (["--repeats", "0"], "repeats must be >= 1, got 0"),
+        (["--timer", "gpu"], r"timer must be one of \['cpu', 'wall'\], got 'gpu'"),
+        (["--opts", "arch=yolo"], r"model.arch must be one of \["),
+    ],
+)
+def test_benchmark_rejects_bad_settings(argv, match):
+    with pytest.raises(ValueError, match=match):
+        main(["--img-size", "96", "--num-classes", "4", "--iters", "1", "--warmup", "0", *argv])
 
 
 def test_profile_reports_operator_shares(capsys):
