@@ -56,6 +56,10 @@ class ModelConfig:
         box_batch_size_per_image: RoIs sampled per image for the box head loss (torchvision: 512).
         box_score_thresh: minimum score of a returned detection.
         box_detections_per_img: most detections returned per image.
+        head_norm: norm in RetinaNet's head (``groupnorm``: torchvision's RetinaNet v2, which trains from scratch).
+        ssd_extra_channels: widths of SSDLite's extra stride-2 blocks after the backbone (torchvision's 512, 256,
+            256, 128); their number + 2 backbone maps = the SSD levels.
+        ssd_min_ratio, ssd_max_ratio: smallest and largest default-box scale, as fractions of the image side.
     """
 
     arch: str = "faster_rcnn"
@@ -81,6 +85,10 @@ class ModelConfig:
     box_batch_size_per_image: int = 256
     box_score_thresh: float = 0.05
     box_detections_per_img: int = 100
+    head_norm: Norm = "groupnorm"
+    ssd_extra_channels: list[int] = field(default_factory=lambda: [512, 256, 256, 128])
+    ssd_min_ratio: float = 0.2
+    ssd_max_ratio: float = 0.95
 
     def __post_init__(self) -> None:
         from .models import MODELS  # the registry imports the builders, which import this module

@@ -11,29 +11,66 @@ from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
 from detection.config import ModelConfig
 from detection.fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
 from detection.models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn
-from ghost_backbones.engine import ConfigError
+from ghost_backbones.engine import BackboneConfig, ConfigError
 
 SMALL = dict(backbone={"width": 0.5}, fpn_channels=32)
 ANCHORS = dict(anchor_sizes=None, anchor_scales=(4.0, 8.0), aspect_ratios=(0.5, 1.0, 2.0))
 
 
+ARCH_OPTS = {
+    "retinanet": dict(extra_blocks="p6p7", anchor_scales=[4.0, 5.04, 6.35]),
+    "fcos": dict(extra_blocks="p6p7", anchor_scales=[1.0], aspect_ratios=[1.0]),
+    "ssdlite": dict(out_indices=[3, 4]),
+}
+
+
+def _num_classes(model) -> int:
+    """Classes (with background) of a torchvision detector's classification layer, whatever its class."""
+    if hasattr(model, "roi_heads"):
+        return model.roi_heads.box_predictor.cls_score.out_features
+    head = model.head.classification_head
+    return head.num_classes if hasattr(head, "num_classes") else head.num_columns  # SSD: one column per class
+
+
 @pytest.mark.parametrize("arch", MODELS.names())
 def test_every_registered_detector_trains_and_predicts(arch):
-    cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96)
+    cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96, **ARCH_OPTS.get(arch, {}))
     model = build_model(cfg)
     target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
-    losses = model.train()([torch.rand(3, 96, 96)], [target])
+    losses = model.train()([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [target, target])
     assert losses and all(torch.isfinite(v) for v in losses.values())
     with torch.no_grad():
         out = model.eval()([torch.rand(3, 96, 96)])
     assert set(out[0]) == {"boxes", "labels", "scores"}
-    assert model.roi_heads.box_predictor.cls_score.out_features == 3
-    assert model.transform.min_size == (96,)
+    assert _num_classes(model) == 3
+    assert model.transform.min_size == ((320,) if arch == "ssdlite320_mobilenet_v3_large" else (96,))  # its own
 
 
-def test_registry_names_ours_and_the_baseline():
-    assert MODELS.names(baselines=False) == ["faster_rcnn"]
-    assert MODELS.is_baseline("fasterrcnn_mobilenet_v3_large_fpn")
+def test_registry_names_ours_and_the_baselines():
+    assert MODELS.names(baselines=False) == ["faster_rcnn", "fcos", "retinanet", "ssdlite"]
+    baselines = set(MODELS.names()) - set(MODELS.names(baselines=False))
+    assert baselines == {
+        "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_mobilenet_v3_large_fpn", "fcos_mobilenet_v3_large_fpn",
+        "ssdlite320_mobilenet_v3_large",
+    }  # fmt: skip
+
+
+def test_retinanet_fcos_ssdlite_follow_the_levels():
+    small = dict(backbone=BackboneConfig(width=0.5), fpn_channels=32)
+    retina = build_model(ModelConfig(arch="retinanet", num_classes=3, **ARCH_OPTS["retinanet"], **small))
+    assert retina.backbone.strides == [8, 16, 32, 64, 128]
+    assert retina.anchor_generator.sizes[0] == (32, 40, 51) and retina.anchor_generator.sizes[-1] == (512, 645, 813)
+    assert retina.head.regression_head._loss_type == "giou"
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in retina.head.modules())
+    fcos = build_model(ModelConfig(arch="fcos", num_classes=3, **ARCH_OPTS["fcos"], **small))
+    assert fcos.anchor_generator.sizes == ((8,), (16,), (32,), (64,), (128,))
+    with pytest.raises(ConfigError, match="'fcos' needs one anchor per location"):
+        build_model(ModelConfig(arch="fcos", num_classes=3, extra_blocks="p6p7"))
+    ssd = build_model(ModelConfig(arch="ssdlite", num_classes=3, out_indices=[3, 4], min_size=128, max_size=128))
+    maps = ssd.eval().backbone(torch.rand(1, 3, 128, 128))
+    assert [m.shape[-1] for m in maps.values()] == [8, 4, 2, 1, 1, 1]
+    assert ssd.backbone.out_channels == [112, 960, 512, 256, 256, 128]
+    assert ssd.transform.fixed_size == (128, 128)
     with pytest.raises(ConfigError, match=r"model.arch must be one of \['faster_rcnn', .*got 'yolo'"):
         ModelConfig(arch="yolo")
 

@@ -4,7 +4,7 @@ Adding an architecture: a module with a builder ``build_x(cfg: ModelConfig, **kw
 ``@MODELS.register("x")``, imported here. The config check, the CLIs, the demo and the benchmark find it by name.
 """
 
-from . import baselines, faster_rcnn  # noqa: F401  (register the architectures)
+from . import baselines, faster_rcnn, fcos, retinanet, ssdlite  # noqa: F401  (register the architectures)
 from .anchors import anchor_generator_for
 from .faster_rcnn import build_faster_rcnn, fasterrcnn_ghostnet_fpn
 from .registry import MODELS, build_model

@@ -1,19 +1,34 @@
 """torchvision's MobileNetV3 detectors as registry entries: the baselines of ``demo --compare`` and the benchmarks.
 
-They keep torchvision's own settings (backbone, FPN, anchors, proposal counts) and read only ``num_classes``,
-``min_size`` and ``max_size`` from the ``model`` section; randomly initialised (no weights offline).
+Each is torchvision's own model class on torchvision's MobileNetV3-Large, built the torchvision way
+(``mobilenet_backbone(..., fpn=True)`` for the FPN detectors), randomly initialised (no weights offline). They read
+``num_classes``, ``min_size`` and ``max_size`` from the ``model`` section (RetinaNet also the anchor rule, so both
+sides of a comparison use the same anchors); everything else is torchvision's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from torchvision.models.detection import FasterRCNN, fasterrcnn_mobilenet_v3_large_fpn
+from torch import nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet, fasterrcnn_mobilenet_v3_large_fpn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import mobilenet_backbone
+from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.models.detection.ssd import SSD
+from torchvision.models.detection.ssdlite import ssdlite320_mobilenet_v3_large
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from ..config import ModelConfig
+from ..fpn import make_norm
 from .registry import MODELS
 
-__all__ = ["build_fasterrcnn_mobilenet_v3_large_fpn"]
+__all__ = [
+    "build_fasterrcnn_mobilenet_v3_large_fpn",
+    "build_fcos_mobilenet_v3_large_fpn",
+    "build_retinanet_mobilenet_v3_large_fpn",
+    "build_ssdlite320_mobilenet_v3_large",
+]
 
 
 @MODELS.register("fasterrcnn_mobilenet_v3_large_fpn", baseline=True)
@@ -35,3 +50,58 @@ def build_fasterrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> 
         max_size=cfg.max_size,
         **kwargs,
     )
+
+
+def _mobilenet_v3_fpn(extra_blocks: nn.Module) -> nn.Module:
+    """torchvision's MobileNetV3-Large FPN backbone, built the torchvision way, from scratch (trainable BN)."""
+    return mobilenet_backbone(
+        backbone_name="mobilenet_v3_large",
+        weights=None,
+        fpn=True,
+        norm_layer=nn.BatchNorm2d,
+        trainable_layers=6,
+        extra_blocks=extra_blocks,
+    )
+
+
+def _anchors(strides: list[int], scales: list[float], ratios: list[float]) -> AnchorGenerator:
+    sizes = tuple(tuple(int(round(s * stride)) for s in scales) for stride in strides)
+    return AnchorGenerator(sizes, (tuple(ratios),) * len(sizes))
+
+
+@MODELS.register("retinanet_mobilenet_v3_large_fpn", baseline=True)
+def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
+    """torchvision's ``RetinaNet`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7 (strides 16..128), the same
+    GroupNorm head, GIoU loss and anchor rule (``anchor_scales * stride``) as ours.
+
+    Examples::
+
+        >>> from detection.config import ModelConfig
+        >>> cfg = ModelConfig(arch="retinanet_mobilenet_v3_large_fpn", num_classes=3, anchor_scales=[4.0])
+        >>> build_retinanet_mobilenet_v3_large_fpn(cfg).anchor_generator.sizes
+        ((64,), (128,), (256,), (512,))
+    """
+    backbone = _mobilenet_v3_fpn(LastLevelP6P7(256, 256))
+    anchors = _anchors([16, 32, 64, 128], cfg.anchor_scales, cfg.aspect_ratios)
+    head = RetinaNetHead(256, anchors.num_anchors_per_location()[0], cfg.num_classes, norm_layer=make_norm("groupnorm"))
+    head.regression_head._loss_type = "giou"
+    return RetinaNet(
+        backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors, head=head,
+        **kwargs,
+    )  # fmt: skip
+
+
+@MODELS.register("fcos_mobilenet_v3_large_fpn", baseline=True)
+def build_fcos_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FCOS:
+    """torchvision's ``FCOS`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, one anchor per location."""
+    backbone = _mobilenet_v3_fpn(LastLevelP6P7(256, 256))
+    anchors = _anchors([16, 32, 64, 128], [1.0], [1.0])
+    return FCOS(
+        backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors, **kwargs
+    )
+
+
+@MODELS.register("ssdlite320_mobilenet_v3_large", baseline=True)
+def build_ssdlite320_mobilenet_v3_large(cfg: ModelConfig, **kwargs: Any) -> SSD:
+    """torchvision's ``ssdlite320_mobilenet_v3_large`` from scratch (its own settings, 320x320)."""
+    return ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)

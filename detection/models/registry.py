@@ -3,8 +3,8 @@
 Examples::
 
     >>> from detection.config import ModelConfig
-    >>> MODELS.names()
-    ['faster_rcnn', 'fasterrcnn_mobilenet_v3_large_fpn']
+    >>> MODELS.names(baselines=False)
+    ['faster_rcnn', 'fcos', 'retinanet', 'ssdlite']
     >>> model = build_model(ModelConfig(num_classes=4, backbone=BackboneConfig(width=0.5)))
     >>> type(model).__name__, model.roi_heads.box_predictor.cls_score.out_features
     ('FasterRCNN', 4)

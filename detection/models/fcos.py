@@ -1,0 +1,58 @@
+"""torchvision's FCOS (anchor-free) on a GhostNet-FPN backbone with P6/P7: one location "anchor" per map position.
+
+As torchvision's ``fcos_resnet50_fpn``: FPN with P6/P7 (``model.extra_blocks: p6p7``), one square anchor per
+location whose side is the map's stride (``anchor_scales: [1.0]``, ``aspect_ratios: [1.0]``), torchvision's
+``FCOSHead`` (GroupNorm, centerness). Recipe: ``configs/fcos_ghostnet_fpn_coco.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.fcos import FCOSHead
+
+from ghost_backbones.engine import ConfigError, pretrained_mean_std
+
+from ..config import ModelConfig
+from ..fpn import build_fpn_backbone
+from .anchors import anchor_generator_for
+from .registry import MODELS
+
+__all__ = ["build_fcos"]
+
+
+@MODELS.register("fcos")
+def build_fcos(cfg: ModelConfig, **kwargs: Any) -> FCOS:
+    """FCOS from the ``model`` section (one anchor size and ratio per level: FCOS regresses from points).
+
+    Examples::
+
+        >>> cfg = ModelConfig(arch="fcos", num_classes=3, extra_blocks="p6p7", anchor_scales=[1.0],
+        ...                   aspect_ratios=[1.0], min_size=128, max_size=128)
+        >>> build_fcos(cfg).anchor_generator.sizes
+        ((8,), (16,), (32,), (64,), (128,))
+    """
+    backbone = build_fpn_backbone(cfg)
+    anchors = anchor_generator_for(
+        backbone, anchor_sizes=cfg.anchor_sizes, anchor_scales=cfg.anchor_scales, aspect_ratios=cfg.aspect_ratios
+    )
+    if anchors.num_anchors_per_location()[0] != 1:
+        raise ConfigError(
+            "model.arch='fcos' needs one anchor per location: set model.anchor_scales=[1.0] and "
+            f"model.aspect_ratios=[1.0] (got {cfg.anchor_scales} and {cfg.aspect_ratios})"
+        )
+    mean, std = pretrained_mean_std(backbone.body)
+    return FCOS(
+        backbone,
+        cfg.num_classes,
+        min_size=cfg.min_size,
+        max_size=cfg.max_size,
+        image_mean=list(mean),
+        image_std=list(std),
+        anchor_generator=anchors,
+        head=FCOSHead(backbone.out_channels, 1, cfg.num_classes),
+        score_thresh=cfg.box_score_thresh,
+        detections_per_img=cfg.box_detections_per_img,
+        **kwargs,
+    )

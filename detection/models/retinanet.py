@@ -1,0 +1,62 @@
+"""torchvision's RetinaNet on a GhostNet-FPN backbone with P6/P7, anchors derived from the levels (``scale * stride``).
+
+As torchvision's ``retinanet_resnet50_fpn_v2``: the FPN gets the P6/P7 extra levels (``model.extra_blocks: p6p7``
+in the recipe), the head is normalised with GroupNorm (``model.head_norm``), which is what lets it train from
+scratch, and the box regression uses the GIoU loss. Recipe: ``configs/retinanet_ghostnet_fpn_coco.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchvision.models.detection import RetinaNet
+from torchvision.models.detection.retinanet import RetinaNetHead
+
+from ghost_backbones.engine import pretrained_mean_std
+
+from ..config import ModelConfig
+from ..fpn import build_fpn_backbone, make_norm
+from .anchors import anchor_generator_for
+from .registry import MODELS
+
+__all__ = ["build_retinanet"]
+
+
+@MODELS.register("retinanet")
+def build_retinanet(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
+    """RetinaNet from the ``model`` section; ``num_classes`` counts the background (torchvision's convention).
+
+    Examples::
+
+        >>> import torch
+        >>> cfg = ModelConfig(arch="retinanet", num_classes=3, extra_blocks="p6p7", min_size=128, max_size=128,
+        ...                   anchor_scales=[4.0, 5.04, 6.35])
+        >>> model = build_retinanet(cfg).eval()
+        >>> model.anchor_generator.sizes[0], model.backbone.names
+        ((32, 40, 51), ['0', '1', '2', 'p6', 'p7'])
+    """
+    backbone = build_fpn_backbone(cfg)
+    anchors = anchor_generator_for(
+        backbone, anchor_sizes=cfg.anchor_sizes, anchor_scales=cfg.anchor_scales, aspect_ratios=cfg.aspect_ratios
+    )
+    head = RetinaNetHead(
+        backbone.out_channels,
+        anchors.num_anchors_per_location()[0],
+        cfg.num_classes,
+        norm_layer=make_norm(cfg.head_norm),
+    )
+    head.regression_head._loss_type = "giou"  # as torchvision's retinanet_resnet50_fpn_v2
+    mean, std = pretrained_mean_std(backbone.body)
+    return RetinaNet(
+        backbone,
+        cfg.num_classes,
+        min_size=cfg.min_size,
+        max_size=cfg.max_size,
+        image_mean=list(mean),
+        image_std=list(std),
+        anchor_generator=anchors,
+        head=head,
+        score_thresh=cfg.box_score_thresh,
+        detections_per_img=cfg.box_detections_per_img,
+        **kwargs,
+    )

@@ -1,0 +1,99 @@
+"""SSDLite on the Ghost backbone's own features (strides 16 and 32) plus torchvision's SSDLite extra blocks.
+
+Built as torchvision's ``ssdlite320_mobilenet_v3_large``: torchvision's ``SSD`` with ``SSDLiteHead``, its
+``_extra_block`` layers (1x1, depthwise 3x3 stride 2, 1x1) after the backbone, ``DefaultBoxGenerator`` with
+aspect ratios 2 and 3 on every map, BatchNorm ``eps=0.001, momentum=0.03`` and a fixed square input
+(``model.min_size``, 320 in ``configs/ssdlite_ghostnet_coco.yaml``). The default boxes follow the maps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import partial
+from typing import Any
+
+from torch import Tensor, nn
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.ssd import SSD
+from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _normal_init
+
+from ghost_backbones.engine import create_backbone, pretrained_mean_std
+
+from ..config import ModelConfig
+from .registry import MODELS
+
+__all__ = ["SSDLiteBackbone", "build_ssdlite"]
+
+#: torchvision's SSDLite norm (``ssdlite320_mobilenet_v3_large``).
+SSDLITE_NORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
+
+
+class SSDLiteBackbone(nn.Module):
+    """A timm ``features_only`` body followed by SSDLite's extra stride-2 blocks; returns every map, finest first.
+
+    Args:
+        body: timm features model (its ``feature_info`` gives the channels).
+        extra_channels: output channels of each extra block.
+
+    Attributes:
+        out_channels (list[int]): channels of every returned map.
+
+    Examples::
+
+        >>> import timm, torch
+        >>> body = timm.create_model("ghostnet", features_only=True, out_indices=(3, 4), width=0.5)
+        >>> backbone = SSDLiteBackbone(body, [64, 32])
+        >>> [tuple(v.shape[1:]) for v in backbone.eval()(torch.rand(1, 3, 128, 128)).values()]
+        [(56, 8, 8), (480, 4, 4), (64, 2, 2), (32, 1, 1)]
+    """
+
+    def __init__(self, body: nn.Module, extra_channels: list[int]) -> None:
+        super().__init__()
+        self.body = body
+        channels = list(body.feature_info.channels())
+        blocks = []
+        for out in extra_channels:
+            blocks.append(_extra_block(channels[-1], out, SSDLITE_NORM))
+            channels.append(out)
+        self.extra = nn.ModuleList(blocks)
+        _normal_init(self.extra)
+        self.out_channels = channels
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        maps = list(self.body(x))
+        x = maps[-1]
+        for block in self.extra:
+            x = block(x)
+            maps.append(x)
+        return OrderedDict((str(i), m) for i, m in enumerate(maps))
+
+
+@MODELS.register("ssdlite")
+def build_ssdlite(cfg: ModelConfig, **kwargs: Any) -> SSD:
+    """SSDLite from the ``model`` section: ``out_indices`` (default recipe ``[3, 4]``), ``ssd_extra_channels``,
+    ``ssd_min_ratio`` / ``ssd_max_ratio``, a fixed ``min_size`` x ``min_size`` input.
+
+    Examples::
+
+        >>> cfg = ModelConfig(arch="ssdlite", num_classes=3, out_indices=[3, 4], min_size=320, max_size=320)
+        >>> model = build_ssdlite(cfg)
+        >>> model.anchor_generator.num_anchors_per_location()
+        [6, 6, 6, 6, 6, 6]
+    """
+    backbone = SSDLiteBackbone(create_backbone(cfg.backbone, out_indices=cfg.out_indices), cfg.ssd_extra_channels)
+    levels = len(backbone.out_channels)
+    anchors = DefaultBoxGenerator([[2, 3]] * levels, min_ratio=cfg.ssd_min_ratio, max_ratio=cfg.ssd_max_ratio)
+    head = SSDLiteHead(backbone.out_channels, anchors.num_anchors_per_location(), cfg.num_classes, SSDLITE_NORM)
+    mean, std = pretrained_mean_std(backbone.body)
+    return SSD(
+        backbone,
+        anchors,
+        (cfg.min_size, cfg.min_size),
+        cfg.num_classes,
+        image_mean=list(mean),
+        image_std=list(std),
+        head=head,
+        score_thresh=cfg.box_score_thresh,
+        detections_per_img=cfg.box_detections_per_img,
+        **kwargs,
+    )
