@@ -31,6 +31,8 @@ from .task import DetectionTask, load_detector
 __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ARCHS = ("faster_rcnn", "retinanet", "fcos", "ssdlite")
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -47,14 +49,19 @@ def _draw(weights: Path, root: Path, folder: Path) -> int:
 
 
 SPEC = DemoSpec(
-    title="Faster R-CNN GhostNet-FPN",
+    title="GhostNet detectors",
     task_cls=DetectionTask,
     config_cls=DetectionConfig,
-    config=Path(__file__).resolve().parents[1] / "configs" / "faster_rcnn_ghostnet_fpn_demo.yaml",
+    recipes={arch: CONFIGS / f"{arch}_ghostnet{'' if arch == 'ssdlite' else '_fpn'}_demo.yaml" for arch in ARCHS},
     make_data=_data,
     draw=_draw,
     metric="bbox.AP",
-    baselines=("fasterrcnn_mobilenet_v3_large_fpn",),
+    baselines={
+        "faster_rcnn": ("fasterrcnn_mobilenet_v3_large_fpn",),
+        "retinanet": ("retinanet_mobilenet_v3_large_fpn",),
+        "fcos": ("fcos_mobilenet_v3_large_fpn",),
+        "ssdlite": ("ssdlite320_mobilenet_v3_large",),
+    },
     num_train=160,
     num_val=40,
     image_size=256,

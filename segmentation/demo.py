@@ -47,14 +47,14 @@ def _draw(weights: Path, root: Path, folder: Path) -> int:
 
 
 SPEC = DemoSpec(
-    title="DeepLabV3-GhostNet",
+    title="GhostNet segmentation models",
     task_cls=SegmentationTask,
     config_cls=SegmentationConfig,
-    config=Path(__file__).resolve().parents[1] / "configs" / "deeplabv3_ghostnet_demo.yaml",
+    recipes={"deeplabv3": Path(__file__).resolve().parents[1] / "configs" / "deeplabv3_ghostnet_demo.yaml"},
     make_data=_data,
     draw=_draw,
     metric="mIoU",
-    baselines=("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"),
+    baselines={"deeplabv3": ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")},
     num_train=160,
     num_val=32,
     image_size=128,

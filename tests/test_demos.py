@@ -28,10 +28,11 @@ def test_demo_runs_every_stage_and_compares(spec, tmp_path: Path, capsys: pytest
     size = 96 if spec is DETECTION else 64
     result = run_demo(spec, tmp_path, num_train=8, num_val=4, image_size=size, overrides=TINY[spec.task_cls.name],
                       compare=True)  # fmt: skip
-    assert list(result["runs"]) == ["ours", *spec.baselines]
-    assert [run["arch"] for run in result["runs"].values()] == [result["runs"]["ours"]["arch"], *spec.baselines]
+    ours = next(iter(spec.recipes))
+    assert list(result["runs"]) == ["ours", *spec.baselines[ours]]
+    assert [run["arch"] for run in result["runs"].values()] == [ours, *spec.baselines[ours]]
     assert list(result["stages"]) == ["synthetic data", "train ours", "draw predictions"] + [
-        f"train {arch}" for arch in spec.baselines
+        f"train {arch}" for arch in spec.baselines[ours]
     ]
     for name, run in result["runs"].items():
         folder = tmp_path / "runs" / name
@@ -47,7 +48,7 @@ def test_demo_runs_every_stage_and_compares(spec, tmp_path: Path, capsys: pytest
     printed = capsys.readouterr().out
     for stage in result["stages"]:
         assert f"] {stage}: " in printed
-    assert f"{spec.title} from scratch on 8 synthetic images" in printed
+    assert f"{ours} and its baselines from scratch on 8 synthetic images" in printed
     assert f"predictions: {tmp_path / 'predictions'} (4 drawn images)" in printed
 
 
@@ -55,7 +56,9 @@ def test_demo_recipe_must_exist(tmp_path: Path) -> None:
     from dataclasses import replace
 
     with pytest.raises(FileNotFoundError, match="demo recipe not found: .*missing.yaml"):
-        run_demo(replace(DETECTION, config=tmp_path / "missing.yaml"), tmp_path)
+        run_demo(replace(DETECTION, recipes={"faster_rcnn": tmp_path / "missing.yaml"}), tmp_path)
+    with pytest.raises(ValueError, match=r"--arch must be one of \['faster_rcnn', 'retinanet', 'fcos', 'ssdlite'\]"):
+        run_demo(DETECTION, tmp_path, arch="yolo")
 
 
 def test_stage_clock_prints_and_keeps_each_stage(capsys: pytest.CaptureFixture) -> None:

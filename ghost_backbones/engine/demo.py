@@ -3,7 +3,8 @@
 A task's ``demo.py`` only describes itself (a `DemoSpec`: its task and config classes, the demo recipe in
 ``configs/``, how to write its synthetic data and draw predictions, its metric and torchvision baselines);
 `run_demo` does the rest and prints the elapsed time of every stage. ``--compare`` trains each baseline with
-exactly the same recipe, data and budget (``model.arch`` swapped) and writes ``comparison.json``.
+exactly the same recipe, data and budget (``model.arch`` swapped) and writes ``comparison.json``; ``--arch``
+picks which of the task's architectures is ours (each has its demo recipe).
 
 Examples::
 
@@ -17,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +39,22 @@ class DemoSpec:
         title: shown in ``--help`` and the summary (``"Faster R-CNN GhostNet-FPN"``).
         task_cls: the task (built from the recipe for every run).
         config_cls: the task's config dataclass.
-        config: the demo recipe (YAML in ``configs/``).
+        recipes: our architecture (``model.arch``) -> its demo recipe (YAML in ``configs/``); the first is the default.
         make_data: ``make_data(folder, num_train, num_val, image_size) -> dataset root`` (synthetic, real format).
         draw: ``draw(weights, root, folder) -> number of images drawn``: predictions of the trained model.
         metric: dotted metric of the evaluation results reported and compared (``"bbox.AP"``, ``"mIoU"``).
-        baselines: registry names of the torchvision counterparts ``--compare`` trains.
+        baselines: our architecture -> registry names of the torchvision counterparts ``--compare`` trains.
         num_train, num_val, image_size: defaults of the synthetic data.
     """
 
     title: str
     task_cls: type[Task]
     config_cls: type
-    config: Path
+    recipes: Mapping[str, Path]
     make_data: Callable[[Path, int, int, int], Path]
     draw: Callable[[Path, Path, Path], int]
     metric: str
-    baselines: tuple[str, ...]
+    baselines: Mapping[str, tuple[str, ...]]
     num_train: int
     num_val: int
     image_size: int
@@ -84,8 +85,8 @@ class StageClock:
         print(f"[{len(self.seconds)}/{self.total}] {name}: {self.seconds[name]:.1f} s", flush=True)
 
 
-def _train(spec: DemoSpec, root: Path, out: Path, overrides: Sequence[str], arch: str | None) -> dict[str, Any]:
-    cfg = load_config(spec.config_cls, spec.config, {"data.root": str(root), "train.output_dir": str(out)})
+def _train(recipe: Path, spec: DemoSpec, root: Path, out: Path, overrides: Sequence[str], arch: str | None) -> dict:
+    cfg = load_config(spec.config_cls, recipe, {"data.root": str(root), "train.output_dir": str(out)})
     cfg = apply_overrides(cfg, [*overrides, *([f"model.arch={arch}"] if arch else [])])
     start = time.perf_counter()
     metrics = fit(spec.task_cls(cfg))
@@ -96,6 +97,7 @@ def run_demo(
     spec: DemoSpec,
     output_dir: str | Path,
     *,
+    arch: str | None = None,
     num_train: int | None = None,
     num_val: int | None = None,
     image_size: int | None = None,
@@ -106,6 +108,7 @@ def run_demo(
 
     Args:
         spec: the task's demo.
+        arch: which of our architectures (a key of ``spec.recipes``; ``None``: the first).
         output_dir: everything goes below it: ``data/``, ``runs/<arch>/`` (checkpoints, ``log.jsonl``,
             ``metrics.json``), ``predictions/`` and ``comparison.json``.
         num_train, num_val, image_size: synthetic data (``None``: the spec's defaults).
@@ -115,32 +118,36 @@ def run_demo(
     Returns:
         ``{"runs": {name: {"arch", "metrics", "train_seconds"}}, "stages": {stage: seconds}, "seconds": total}``.
     """
-    if not spec.config.is_file():
-        raise FileNotFoundError(f"demo recipe not found: {spec.config} (run from a source checkout)")
+    arch = arch or next(iter(spec.recipes))
+    if arch not in spec.recipes:
+        raise ValueError(f"--arch must be one of {list(spec.recipes)}, got {arch!r}")
+    recipe = spec.recipes[arch]
+    if not recipe.is_file():
+        raise FileNotFoundError(f"demo recipe not found: {recipe} (run from a source checkout)")
     out = Path(output_dir)
     sizes = (num_train or spec.num_train, num_val or spec.num_val, image_size or spec.image_size)
-    baselines = spec.baselines if compare else ()
+    baselines = spec.baselines.get(arch, ()) if compare else ()
     clock = StageClock(total=3 + len(baselines))
     start = time.perf_counter()
     with clock("synthetic data"):
         root = spec.make_data(out / "data", *sizes)
     runs: dict[str, dict[str, Any]] = {}
     with clock("train ours"):
-        runs["ours"] = _train(spec, root, out / "runs" / "ours", overrides, None)
+        runs["ours"] = _train(recipe, spec, root, out / "runs" / "ours", overrides, None)
     with clock("draw predictions"):
         drawn = spec.draw(out / "runs" / "ours" / "best.pth", root, out / "predictions")
-    for arch in baselines:
-        with clock(f"train {arch}"):
-            runs[arch] = _train(spec, root, out / "runs" / arch, overrides, arch)
+    for name in baselines:
+        with clock(f"train {name}"):
+            runs[name] = _train(recipe, spec, root, out / "runs" / name, overrides, name)
     result = {"runs": runs, "stages": clock.seconds, "seconds": round(time.perf_counter() - start, 1)}
     result["command"] = " ".join(["python -m", spec.task_cls.name + ".demo", *sys.argv[1:]])
     (out / "comparison.json").write_text(json.dumps(result, indent=1) + "\n")
-    _print_summary(spec, out, root, sizes[0], runs, drawn, result["seconds"])
+    _print_summary(spec, recipe, out, root, sizes[0], runs, drawn, result["seconds"])
     return result
 
 
 def _print_summary(
-    spec: DemoSpec, out: Path, root: Path, num_train: int, runs: dict[str, Any], drawn: int, seconds: float
+    spec: DemoSpec, recipe: Path, out: Path, root: Path, num_train: int, runs: dict, drawn: int, seconds: float
 ) -> None:
     from ..bench import format_table
 
@@ -148,9 +155,7 @@ def _print_summary(
         {"run": name, "arch": run["arch"], "metric": get_metric(run["metrics"], spec.metric), "s": run["train_seconds"]}
         for name, run in runs.items()
     ]
-    print(
-        f"\n{spec.title} from scratch on {num_train} synthetic images, same recipe for every run ({spec.config.name}):"
-    )
+    print(f"\n{runs['ours']['arch']} and its baselines from scratch on {num_train} synthetic images ({recipe.name}):")
     print(format_table(rows, [("run", "run", ""), ("arch", "model.arch", ""), ("metric", spec.metric, ".3f"),
                               ("s", "train s", ".0f")]))  # fmt: skip
     print(f"runs:        {out / 'runs'} (best.pth, checkpoint.pth, log.jsonl, metrics.json per run)")
@@ -166,16 +171,18 @@ def demo_main(spec: DemoSpec, argv: Sequence[str] | None = None) -> dict[str, An
         prog=f"python -m {spec.task_cls.name}.demo",
         description=f"{spec.title} from scratch on synthetic data, on the CPU: data, training, evaluation, drawings.",
     )
+    parser.add_argument("--arch", default=next(iter(spec.recipes)), choices=list(spec.recipes), help="our model")
     parser.add_argument("--output-dir", default=f"demo_output/{spec.task_cls.name}", help="where everything goes")
     parser.add_argument("--num-train", type=int, default=spec.num_train, help="synthetic training images")
     parser.add_argument("--num-val", type=int, default=spec.num_val, help="synthetic validation images")
     parser.add_argument("--image-size", type=int, default=spec.image_size, help="side of the synthetic images")
-    parser.add_argument("--compare", action="store_true", help=f"also train {', '.join(spec.baselines)}")
+    parser.add_argument("--compare", action="store_true", help="also train the torchvision counterparts of --arch")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY=VALUE", help="override the demo recipe")
     args = parser.parse_args(argv)
     return run_demo(
         spec,
         args.output_dir,
+        arch=args.arch,
         num_train=args.num_train,
         num_val=args.num_val,
         image_size=args.image_size,
