@@ -9,7 +9,7 @@ OUT ?= demo_output
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e .
+	$(PY) -m pip install -e '.[plots]'
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
