@@ -3,9 +3,11 @@
 timm's own model contract (device/dtype, TorchScript, FX, intermediates, feature wrappers) is in test_timm_contract.py.
 """
 
+import ast
 import subprocess
 import sys
 from functools import partial
+from pathlib import Path
 
 import pytest
 import timm
@@ -18,6 +20,7 @@ from ghost_backbones.bench import count_macs, count_params, torch_threads
 from ghost_backbones.models.ghostnet import GhostNet
 
 VERSIONS = ["ghostnet", "ghostnetv2", "ghostnetv3"]
+MODELS_DIR = Path(ghost_backbones.__file__).parent / "models"
 X = torch.rand(2, 3, 64, 64)
 
 
@@ -46,6 +49,35 @@ def test_registered_without_touching_timm_names() -> None:
     )
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_entrypoints_importable() -> None:
+    from ghost_backbones import ghostnet, ghostnetv2, ghostnetv3
+
+    for fn, name in ((ghostnet, "ghostnet"), (ghostnetv2, "ghostnetv2"), (ghostnetv3, "ghostnetv3")):
+        assert fn is timm.models.model_entrypoint(name)
+    assert ghostnet(width=0.5, num_classes=2).num_classes == 2
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_model_files_import_only_public_timm_and_no_tasks() -> None:
+    imports = set().union(*(_imports(path) for path in MODELS_DIR.glob("*.py")))
+    private_timm = {name for name in imports if name.startswith("timm") and "._" in name}
+    # no public equivalent: SqueezeExcite with timm's GhostNet key names, the FeatureGetterNet base class
+    assert private_timm == {"timm.models._efficientnet_blocks", "timm.models._features"}
+    assert not {name for name in imports if name.startswith(("ghost_backbones", "detection", "segmentation"))}
+    for path in MODELS_DIR.glob("*.py"):  # relative imports stay inside ghost_backbones.models
+        levels = {node.level for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)}
+        assert levels <= {0, 1}, path.name
 
 
 # -------------------------------------------------------------------------------------------- classification

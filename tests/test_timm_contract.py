@@ -5,7 +5,6 @@ TorchScript, FX, ``forward_intermediates``, pruning, ``reset_classifier``, featu
 loading), on width-0.5 models and 64x64 inputs where a forward pass is needed.
 """
 
-import ast
 from functools import partial
 from pathlib import Path
 
@@ -13,10 +12,16 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
-from timm.models import FeatureDictNet, FeatureListNet, GraphExtractNet, get_notrace_functions, save_for_hf
+from timm.models import (
+    FeatureDictNet,
+    FeatureHookNet,
+    FeatureListNet,
+    GraphExtractNet,
+    get_notrace_functions,
+    save_for_hf,
+)
 from torch import nn
 
-import ghost_backbones
 from ghost_backbones.bench import torch_threads
 from ghost_backbones.models.blocks import GhostModuleV2
 from ghost_backbones.models.dfc import apply_dfc_gate, dfc_gate, dfc_pool
@@ -25,7 +30,6 @@ from ghost_backbones.models.ghostnet import UnsupportedPoolError
 NAMES = ["ghostnet", "ghostnetv2", "ghostnetv3"]
 TAGGED = timm.list_models(["ghostnet.*", "ghostnetv2.*", "ghostnetv3.*"], pretrained=True)
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-MODELS_DIR = Path(ghost_backbones.__file__).parent / "models"
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 
 
@@ -316,9 +320,11 @@ def test_grad_checkpointing_same_gradients(name: str, features_only: bool) -> No
 
 
 # -------------------------------------------------------------------------------------------- feature_cls
-@pytest.mark.parametrize(("feature_cls", "wrapper"), [("list", FeatureListNet), ("dict", FeatureDictNet)])
+@pytest.mark.parametrize(
+    ("feature_cls", "wrapper"), [("list", FeatureListNet), ("dict", FeatureDictNet), ("hook", FeatureHookNet)]
+)
 @pytest.mark.parametrize("name", NAMES)
-def test_feature_cls_list_and_dict(name: str, feature_cls: str, wrapper: type) -> None:
+def test_feature_cls_list_dict_hook(name: str, feature_cls: str, wrapper: type) -> None:
     getter = _small(name, features_only=True, out_indices=(1, 2, 4)).eval()
     model = _small(name, features_only=True, out_indices=(1, 2, 4), feature_cls=feature_cls).eval()  # same weights
     assert isinstance(model, wrapper)
@@ -366,33 +372,3 @@ def test_missing_local_weights(tmp_path: Path) -> None:
     missing = dict(source="local-dir", file=str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="local-dir model folder not found: .*missing"):
         timm.create_model("ghostnet", pretrained=True, pretrained_cfg_overlay=missing)
-
-
-# ------------------------------------------------------------------------------------------------ imports
-def test_entrypoints_importable() -> None:
-    from ghost_backbones import ghostnet, ghostnetv2, ghostnetv3
-
-    for fn, name in ((ghostnet, "ghostnet"), (ghostnetv2, "ghostnetv2"), (ghostnetv3, "ghostnetv3")):
-        assert fn is timm.models.model_entrypoint(name)
-    assert ghostnet(width=0.5, num_classes=2).num_classes == 2
-
-
-def _imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            found.add(node.module)
-    return found
-
-
-def test_model_files_import_only_public_timm_and_no_tasks() -> None:
-    imports = set().union(*(_imports(path) for path in MODELS_DIR.glob("*.py")))
-    private_timm = {name for name in imports if name.startswith("timm") and "._" in name}
-    # no public equivalent: SqueezeExcite with timm's GhostNet key names, the FeatureGetterNet base class
-    assert private_timm == {"timm.models._efficientnet_blocks", "timm.models._features"}
-    assert not {name for name in imports if name.startswith(("ghost_backbones", "detection", "segmentation"))}
-    for path in MODELS_DIR.glob("*.py"):  # relative imports stay inside ghost_backbones.models
-        levels = {node.level for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)}
-        assert levels <= {0, 1}, path.name

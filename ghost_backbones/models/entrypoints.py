@@ -40,8 +40,8 @@ def ghostnet(pretrained: bool = False, width: float | None = None, **kwargs: Any
     Args:
         pretrained: load ImageNet weights (timm's ``ghostnet_100.in1k`` for width 1.0).
         width: channel multiplier, e.g. 0.5, 1.0, 1.3.
-        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments, and timm's ``features_only``,
-            ``out_indices``, ``pretrained_cfg_overlay``.
+        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments (``device``, ``dtype`` too), and
+            timm's ``features_only``, ``out_indices``, ``feature_cls``, ``pretrained_cfg_overlay``.
 
     Examples::
 
@@ -59,8 +59,8 @@ def ghostnetv2(pretrained: bool = False, width: float | None = None, **kwargs: A
     Args:
         pretrained: load ImageNet weights (timm's ``ghostnetv2_{100,130,160}.in1k``).
         width: channel multiplier.
-        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments, and timm's ``features_only``,
-            ``out_indices``, ``pretrained_cfg_overlay``.
+        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments (``device``, ``dtype`` too), and
+            timm's ``features_only``, ``out_indices``, ``feature_cls``, ``pretrained_cfg_overlay``.
 
     Examples::
 
@@ -78,8 +78,8 @@ def ghostnetv3(pretrained: bool = False, width: float | None = None, **kwargs: A
     Args:
         pretrained: load ImageNet weights (timm's ``ghostnetv3_100.in1k``).
         width: channel multiplier.
-        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments, and timm's ``features_only``,
-            ``out_indices``, ``pretrained_cfg_overlay``.
+        **kwargs: :class:`~ghost_backbones.models.ghostnet.GhostNet` arguments (``device``, ``dtype`` too), and
+            timm's ``features_only``, ``out_indices``, ``feature_cls``, ``pretrained_cfg_overlay``.
 
     Examples::
 
