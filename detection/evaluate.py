@@ -58,6 +58,9 @@ def coco_evaluate(
         ``{"bbox": {"AP": ..., ..., "ARl": ..., "per_category": [{"id", "name", "AP"}, ...]}}``; values are
         fractions in [0, 1] (-1 where pycocotools has nothing to measure, e.g. no small objects).
 
+    Raises:
+        ValueError: no image to evaluate (an AP of 0 would look like a result).
+
     Examples::
 
         >>> gt = {"images": [{"id": 1, "width": 8, "height": 8}], "categories": [{"id": 3, "name": "square"}],
@@ -71,6 +74,8 @@ def coco_evaluate(
     from pycocotools.cocoeval import COCOeval
 
     image_ids = sorted(set(image_ids))
+    if not image_ids:
+        raise ValueError("no image to evaluate: the evaluation set is empty (or every image was skipped)")
     per_category = [{"id": c["id"], "name": c.get("name", str(c["id"])), "AP": 0.0} for c in ground_truth["categories"]]
     if not results:
         return {"bbox": {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}}

@@ -1,5 +1,9 @@
 """Run a trained detector on images: drawn boxes + ``detections.json`` (COCO results format, original ids).
 
+The output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`);
+``detections.json`` is written even when an unreadable photo stops the run (with the photos done before it), or
+``--skip-bad-images`` warns about each unreadable photo with a count and goes on.
+
 Examples::
 
     python -m detection.predict --weights runs/frcnn/best.pth --input photos/ --output-dir predictions
@@ -8,7 +12,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +24,9 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.utils import draw_bounding_boxes
 from tqdm import tqdm
 
-from ghost_backbones.data.images import list_images, read_rgb
-from ghost_backbones.engine import resolve_device, run_cli
+from ghost_backbones.data.images import list_images
+from ghost_backbones.engine import resolve_device, run_cli, write_json
+from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
 
 from .data.coco import CategoryMap
 from .evaluate import to_coco_results
@@ -66,19 +70,23 @@ def predict_images(
     *,
     score_thresh: float = 0.5,
     device: torch.device | str = "cpu",
+    skip_bad_images: bool = False,
 ) -> list[dict[str, Any]]:
     """Detect objects in ``paths``; write the drawn images and ``detections.json`` to ``output_dir``.
 
     Photos are read with their EXIF orientation applied. ``image_id`` in the results is the file name's number when
-    every name is a number (COCO's ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name`` is kept.
+    every name is a distinct number (COCO's ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name``
+    is kept. A drawn image has its photo's name (the same name from two folders: ``a_2.jpg``).
 
     Args:
         model: a detector in eval mode.
         categories: label -> original category id / name mapping.
         paths: the images.
-        output_dir: created if missing.
+        output_dir: created if missing; refused when it holds one of ``paths`` (the drawings would replace them).
         score_thresh: detections below this score are left out.
         device: where the model runs.
+        skip_bad_images: warn about unreadable images (with a count) and go on; otherwise the first one stops
+            the run, after ``detections.json`` is written for the images done before it.
 
     Returns:
         The detections written to ``detections.json``.
@@ -90,23 +98,27 @@ def predict_images(
     """
     if not 0.0 <= score_thresh <= 1.0:
         raise ValueError(f"score_thresh must be in [0, 1], got {score_thresh}")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = prepare_output_dir(output_dir, inputs=paths)
     device = torch.device(device)
     model.to(device)
-    numeric = all(p.stem.isdigit() for p in paths)
+    names = output_names(paths, keep_suffix=True)
+    numeric = all(p.stem.isdigit() for p in paths) and len({int(p.stem) for p in paths}) == len(paths)
     detections: list[dict[str, Any]] = []
-    for position, path in enumerate(tqdm(paths, desc="predict", unit="img"), start=1):
-        image = F.pil_to_tensor(read_rgb(path))
-        with torch.inference_mode():
-            output = model([F.to_dtype(image, torch.float32, scale=True).to(device)])[0]
-        keep = output["scores"] >= score_thresh
-        output = {k: v[keep].cpu() for k, v in output.items()}
-        image_id = int(path.stem) if numeric else position
-        detections += [{**d, "file_name": path.name} for d in to_coco_results(image_id, output, categories)]
-        drawn = draw_detections(image, output, categories)
-        Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(output_dir / path.name)
-    (output_dir / "detections.json").write_text(json.dumps(detections, indent=1))
+    results = output_dir / "detections.json"
+    images = iter_images(paths, skip_bad_images=skip_bad_images, results=str(results))
+    try:
+        for index, path, photo in tqdm(images, desc="predict", unit="img", total=len(paths)):
+            image = F.pil_to_tensor(photo)
+            with torch.inference_mode():
+                output = model([F.to_dtype(image, torch.float32, scale=True).to(device)])[0]
+            keep = output["scores"] >= score_thresh
+            output = {k: v[keep].cpu() for k, v in output.items()}
+            image_id = int(path.stem) if numeric else index + 1
+            detections += [{**d, "file_name": path.name} for d in to_coco_results(image_id, output, categories)]
+            drawn = draw_detections(image, output, categories)
+            Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(output_dir / names[index])
+    finally:  # also when an image stops the run: the detections of the images done so far are kept
+        write_json(results, detections)
     return detections
 
 
@@ -123,14 +135,27 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description="Detect objects with a trained Faster R-CNN GhostNet-FPN")
     parser.add_argument("--weights", required=True, help="checkpoint written by detection.train (best.pth)")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
-    parser.add_argument("--output-dir", required=True, help="where drawn images and detections.json go")
+    parser.add_argument(
+        "--output-dir", required=True, help="where drawn images and detections.json go (not the input folder)"
+    )
     parser.add_argument("--score-thresh", type=float, default=0.5, help="minimum detection score")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--skip-bad-images", action="store_true", help="warn about unreadable images (with a count) and go on"
+    )
     args = parser.parse_args(argv)
+    device = resolve_device(args.device)
     paths = list_images(args.input)
+    prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
     model, categories = load_detector(args.weights)
     detections = predict_images(
-        model, categories, paths, args.output_dir, score_thresh=args.score_thresh, device=resolve_device(args.device)
+        model,
+        categories,
+        paths,
+        args.output_dir,
+        score_thresh=args.score_thresh,
+        device=device,
+        skip_bad_images=args.skip_bad_images,
     )
     print(f"{len(detections)} detections in {len(paths)} image(s) written to {args.output_dir}")
     return detections

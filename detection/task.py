@@ -89,6 +89,7 @@ class DetectionTask(Task):
                 categories=cat_map,
                 skip_bad_images=data.skip_bad_images,
                 substitute_bad=True,
+                allow_duplicate_annotation_ids=True,
             )
             cat_map = train_ds.categories
         val_ds = CocoDetection(
@@ -98,6 +99,11 @@ class DetectionTask(Task):
             categories=cat_map,
             skip_bad_images=data.skip_bad_images,
         )
+        if not any(not a["iscrowd"] for a in val_ds.coco["annotations"]):
+            raise DataError(
+                f"{self._path(data.val_annotations)}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
+                "annotation): the AP would be 0 and best.pth chosen on nothing"
+            )
         data.categories = val_ds.categories.as_categories()
         num_classes = model.num_classes or val_ds.categories.num_classes
         if num_classes < val_ds.categories.num_classes:
@@ -150,9 +156,11 @@ class DetectionTask(Task):
                 image_ids.append(target["image_id"])
                 results.extend(to_coco_results(target["image_id"], output, dataset.categories))
         gathered = distributed.all_gather_object((image_ids, results))
+        all_ids = [i for ids, _ in gathered for i in ids]
+        if not all_ids:  # every rank sees it: all stop together
+            raise DataError(f"{dataset.image_dir}: no validation image could be read ({len(dataset)} skipped)")
         metrics = None
         if distributed.is_main_process():
-            all_ids = [i for ids, _ in gathered for i in ids]
             metrics = coco_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)

@@ -2,7 +2,10 @@
 
 For each image writes ``DIR/<stem>.png`` (the predicted class-index mask as a VOC-palette PNG, readable by the
 dataset reader) and ``DIR/<stem>_overlay.jpg`` (the mask's colours blended over the photo; background left as is).
-The model and its preprocessing (``data.base_size``) come from the checkpoint's saved config.
+Photos sharing a stem keep their suffix in the name (``a.jpg``, ``a.png`` -> ``a_jpg.png``, ``a_png.png``). The
+output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`); an
+unreadable photo stops the run with a line saying what was written, or ``--skip-bad-images`` warns with a count and
+goes on. The model and its preprocessing (``data.base_size``) come from the checkpoint's saved config.
 
 Examples::
 
@@ -23,8 +26,9 @@ from PIL import Image
 from torch import nn
 
 from ghost_backbones.data import voc_palette
-from ghost_backbones.data.images import list_images, read_rgb
+from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import pretrained_mean_std, progress, resolve_device, run_cli
+from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
 
 from .data.transforms import SegmentationEvalTransform
 from .task import load_segmenter, predict_logits
@@ -91,26 +95,39 @@ def predict_paths(
     base_size: int,
     device: str | torch.device = "cpu",
     alpha: float = 0.5,
+    *,
+    skip_bad_images: bool = False,
 ) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>_overlay.jpg`` for each image; returns the written files.
+    """Write ``<name>.png`` and ``<name>_overlay.jpg`` for each image; returns the written files.
+
+    ``<name>`` is the photo's stem, unique per photo (see `ghost_backbones.engine.outputs.output_names`).
+
+    Args:
+        model: an eval-mode segmentation model.
+        images: the photos (read with their EXIF orientation applied).
+        output_dir: created if missing; refused when it holds one of ``images`` (a mask would replace it).
+        base_size: inference shorter side.
+        device: where to run.
+        alpha: overlay opacity.
+        skip_bad_images: warn about unreadable images (with a count) and go on.
 
     Raises:
-        DataError: an image cannot be read (the message names it).
+        DataError: an image cannot be read (the message names it and says what was written before it).
 
     Examples::
 
         >>> predict_paths(model, [Path("a.jpg")], "preds", base_size=520)  # doctest: +SKIP
         [PosixPath('preds/a.png'), PosixPath('preds/a_overlay.jpg')]
     """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output_dir, inputs=images)
+    names = output_names(images, keep_suffix=False)
     written = []
-    for path in progress(images, desc="predict"):
-        image = read_rgb(path)  # EXIF orientation applied: phone photos come out upright
+    readable = iter_images(images, skip_bad_images=skip_bad_images, results=str(out))
+    for index, _, image in progress(readable, desc="predict", total=len(images)):
         mask = predict_mask(model, image, base_size, device)
-        colorize(mask).save(out / f"{path.stem}.png")
-        overlay(image, mask, alpha).save(out / f"{path.stem}_overlay.jpg", quality=90)
-        written += [out / f"{path.stem}.png", out / f"{path.stem}_overlay.jpg"]
+        colorize(mask).save(out / f"{names[index]}.png")
+        overlay(image, mask, alpha).save(out / f"{names[index]}_overlay.jpg", quality=90)
+        written += [out / f"{names[index]}.png", out / f"{names[index]}_overlay.jpg"]
     return written
 
 
@@ -121,10 +138,11 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", required=True, help="checkpoint written by segmentation.train (best.pth)")
     p.add_argument("--input", required=True, help="an image file or a folder of images")
-    p.add_argument("--output-dir", required=True, help="where masks and overlays are written")
+    p.add_argument("--output-dir", required=True, help="where masks and overlays are written (not the input folder)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--base-size", type=int, help="inference shorter side (default: the checkpoint's data.base_size)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours")
+    p.add_argument("--skip-bad-images", action="store_true", help="warn about unreadable images (with a count), go on")
     return p
 
 
@@ -138,10 +156,13 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     args = get_parser().parse_args(argv)
     device = resolve_device(args.device)
     images = list_images(args.input)
+    prepare_output_dir(args.output_dir, inputs=images)  # before the model is loaded
     model, cfg = load_segmenter(args.weights)
     model.to(device)
     base_size = cfg.data.base_size if args.base_size is None else args.base_size
-    written = predict_paths(model, images, args.output_dir, base_size, device, args.alpha)
+    written = predict_paths(
+        model, images, args.output_dir, base_size, device, args.alpha, skip_bad_images=args.skip_bad_images
+    )
     print(f"wrote {len(written) // 2} mask(s) and overlay(s) to {Path(args.output_dir).resolve()}")
     return written
 

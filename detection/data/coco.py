@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +77,24 @@ class CategoryMap:
         return [{"id": i, "name": n} for i, n in zip(self.ids, self.names)]
 
 
-def load_coco_annotations(path: str | Path) -> dict[str, Any]:
-    """Read and check a COCO instances file; return it cleaned (zero-size boxes dropped, defaults filled in).
+def load_coco_annotations(path: str | Path, *, allow_duplicate_annotation_ids: bool = False) -> dict[str, Any]:
+    """Read and check a COCO instances file; return it cleaned (boxes checked, defaults filled in).
 
-    Checks: the file exists and is JSON with ``images``, ``annotations`` and ``categories``; every annotation has a
-    4-number ``bbox``, a category listed in ``categories`` and an image listed in ``images`` (else ``DataError``
-    naming the annotation id). Boxes with zero or negative width or height are dropped with one warning giving
-    their count and first annotation ids. ``iscrowd`` defaults to 0 and ``area`` to the box area.
+    Errors (`DataError` naming the file and the ids): not JSON, a top level that is not an object, a missing
+    ``images`` / ``annotations`` / ``categories`` list, category ids that are not integers or repeat, image ids that
+    repeat, annotation ids that repeat (unless ``allow_duplicate_annotation_ids``: then a warning), an annotation
+    without an ``id``, a ``bbox`` that is not 4 numbers (``true`` is no number), a NaN or infinite ``bbox`` value, a
+    ``category_id`` that is not an integer listed in ``categories``, an ``image_id`` not listed in ``images``.
+
+    Warnings, one per kind with the count and the first ids; the box is then dropped or clipped, so training and
+    evaluation see the same objects: zero or negative width / height (dropped), a box entirely outside its image
+    (dropped), a box reaching more than 1 pixel past the image edge (clipped). ``iscrowd`` defaults to 0 and
+    ``area`` to the box area.
 
     Args:
         path: the annotation file (e.g. ``ROOT/annotations/instances_val2017.json``).
+        allow_duplicate_annotation_ids: warn instead of failing on repeated annotation ids (harmless in training;
+            pycocotools' evaluation would silently keep one of them).
 
     Examples::
 
@@ -93,6 +103,41 @@ def load_coco_annotations(path: str | Path) -> dict[str, Any]:
         ['annotations', 'categories', 'images']
     """
     path = Path(path)
+    data = _read_json(path)
+    category_ids = _check_categories(path, data["categories"])
+    sizes = _check_images(path, data["images"])
+    _check_annotation_ids(path, data["annotations"], allow_duplicate_annotation_ids)
+    dropped: dict[str, list[Any]] = {"zero or negative box width/height": [], "box entirely outside its image": []}
+    clipped: list[Any] = []
+    kept = []
+    for ann in data["annotations"]:
+        bbox = _checked_bbox(path, ann, category_ids, sizes)
+        if bbox[2] <= 0 or bbox[3] <= 0:
+            dropped["zero or negative box width/height"].append(ann["id"])
+            continue
+        inside = _clip(bbox, sizes[ann["image_id"]])
+        if inside is None:
+            dropped["box entirely outside its image"].append(ann["id"])
+            continue
+        if max(abs(a - b) for a, b in zip(inside, bbox)) > 1.0:
+            clipped.append(ann["id"])
+        area = ann.get("area", inside[2] * inside[3])
+        kept.append({**ann, "bbox": inside, "iscrowd": int(ann.get("iscrowd", 0)), "area": float(area)})
+    for reason, ids in dropped.items():
+        if ids:
+            warnings.warn(
+                f"{path}: dropped {len(ids)} annotation(s) with {reason} (first ids: {ids[:5]})", stacklevel=2
+            )
+    if clipped:
+        warnings.warn(
+            f"{path}: clipped {len(clipped)} box(es) reaching more than 1 pixel past their image's edge to the image "
+            f"(first ids: {clipped[:5]})",
+            stacklevel=2,
+        )
+    return {"images": data["images"], "annotations": kept, "categories": data["categories"]}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
     try:
@@ -100,50 +145,117 @@ def load_coco_annotations(path: str | Path) -> dict[str, Any]:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a valid JSON file ({e})") from e
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path}: a COCO instances file is a JSON object with 'images', 'annotations' and 'categories'; this "
+            f"one's top level is a {type(data).__name__}"
+        )
     missing = [key for key in ("images", "annotations", "categories") if not isinstance(data.get(key), list)]
     if missing:
         raise DataError(f"{path}: not a COCO instances file, missing list(s) {missing}")
-    if not data["categories"]:
+    return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_id(value: Any) -> bool:
+    """An image or annotation id: an integer (COCO), or a string as some converters write."""
+    return _is_int(value) or isinstance(value, str)
+
+
+def _first_repeated(values: list[Any]) -> list[Any]:
+    return [value for value, count in Counter(values).items() if count > 1]
+
+
+def _check_categories(path: Path, categories: list[Any]) -> set[int]:
+    if not categories:
         raise DataError(f"{path}: 'categories' is empty")
-    category_ids = set()
-    for cat in data["categories"]:
+    for cat in categories:
         if not isinstance(cat, dict) or "id" not in cat:
             raise DataError(f"{path}: every category needs an 'id', got {cat!r}")
-        if cat["id"] in category_ids:
-            raise DataError(f"{path}: category id {cat['id']} is listed twice")
-        category_ids.add(cat["id"])
-    image_ids = set()
-    for image in data["images"]:
+        if not _is_int(cat["id"]):
+            raise DataError(f"{path}: category {cat!r} has id {cat['id']!r}; COCO category ids are integers")
+    repeated = _first_repeated([cat["id"] for cat in categories])
+    if repeated:
+        raise DataError(f"{path}: category id {repeated[0]} is listed twice")
+    return {cat["id"] for cat in categories}
+
+
+def _check_images(path: Path, images: list[Any]) -> dict[Any, tuple[float, float] | None]:
+    """``{image id: (width, height) or None}``; repeated ids are an error."""
+    for image in images:
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise DataError(f"{path}: every image needs an 'id' and a 'file_name', got {image!r}")
-        image_ids.add(image["id"])
-
-    kept, degenerate = [], []
-    for ann in data["annotations"]:
-        ann_id = ann.get("id")
-        bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
-            raise DataError(f"{path}: annotation id {ann_id} has no valid 'bbox' [x, y, width, height], got {bbox!r}")
-        if ann.get("category_id") not in category_ids:
-            raise DataError(
-                f"{path}: annotation id {ann_id} has category_id {ann.get('category_id')!r}, "
-                f"which is not in 'categories' {sorted(category_ids)}"
-            )
-        if ann.get("image_id") not in image_ids:
-            raise DataError(
-                f"{path}: annotation id {ann_id} refers to image_id {ann.get('image_id')!r}, which is not in 'images'"
-            )
-        if bbox[2] <= 0 or bbox[3] <= 0:
-            degenerate.append(ann_id)
-            continue
-        kept.append({**ann, "iscrowd": int(ann.get("iscrowd", 0)), "area": float(ann.get("area", bbox[2] * bbox[3]))})
-    if degenerate:
-        warnings.warn(
-            f"{path}: dropped {len(degenerate)} annotation(s) with zero or negative box width/height "
-            f"(first ids: {degenerate[:5]})",
-            stacklevel=2,
+        if not _is_id(image["id"]):
+            raise DataError(f"{path}: image {image['file_name']!r} has id {image['id']!r}; ids are integers")
+    repeated = _first_repeated([image["id"] for image in images])
+    if repeated:
+        raise DataError(
+            f"{path}: {len(repeated)} image id(s) are listed more than once in 'images' (first: {repeated[:5]}); "
+            "each image needs its own id"
         )
-    return {"images": data["images"], "annotations": kept, "categories": data["categories"]}
+    sizes = {}
+    for image in images:
+        width, height = image.get("width"), image.get("height")
+        known = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (width, height))
+        sizes[image["id"]] = (float(width), float(height)) if known else None
+    return sizes
+
+
+def _check_annotation_ids(path: Path, annotations: list[Any], allow_duplicates: bool) -> None:
+    for index, ann in enumerate(annotations):
+        if not isinstance(ann, dict) or "id" not in ann:
+            raise DataError(f"{path}: annotation #{index} has no 'id' (COCO annotations need one), got {ann!r}")
+        if not _is_id(ann["id"]):
+            raise DataError(f"{path}: annotation #{index} has id {ann['id']!r}; ids are integers")
+    repeated = _first_repeated([ann["id"] for ann in annotations])
+    if not repeated:
+        return
+    message = f"{path}: {len(repeated)} annotation id(s) are used more than once (first: {repeated[:5]})"
+    if not allow_duplicates:
+        raise DataError(f"{message}; the evaluation needs one id per annotation")
+    warnings.warn(message, stacklevel=3)
+
+
+def _checked_bbox(
+    path: Path, ann: dict[str, Any], category_ids: set[int], sizes: dict[Any, tuple[float, float] | None]
+) -> list[float]:
+    """The annotation's ``bbox`` as 4 finite floats, or a `DataError` naming the annotation."""
+    ann_id, bbox = ann["id"], ann.get("bbox")
+    numbers = isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)
+    if not numbers or any(isinstance(v, bool) for v in bbox):
+        raise DataError(f"{path}: annotation id {ann_id} has no valid 'bbox' [x, y, width, height], got {bbox!r}")
+    if not all(math.isfinite(v) for v in bbox):
+        raise DataError(f"{path}: annotation id {ann_id} has a non-finite 'bbox' value (NaN or infinity): {bbox!r}")
+    category = ann.get("category_id")
+    if not _is_int(category):
+        raise DataError(
+            f"{path}: annotation id {ann_id} has category_id {category!r} ({type(category).__name__}); COCO "
+            f"category ids are integers, one of {sorted(category_ids)}"
+        )
+    if category not in category_ids:
+        raise DataError(
+            f"{path}: annotation id {ann_id} has category_id {category!r}, "
+            f"which is not in 'categories' {sorted(category_ids)}"
+        )
+    if ann.get("image_id") not in sizes:
+        raise DataError(
+            f"{path}: annotation id {ann_id} refers to image_id {ann.get('image_id')!r}, which is not in 'images'"
+        )
+    return [float(v) for v in bbox]
+
+
+def _clip(bbox: list[float], size: tuple[float, float] | None) -> list[float] | None:
+    """``bbox`` (x, y, w, h) clipped to an image of ``size`` (unknown: as is); ``None`` when nothing is inside."""
+    if size is None:
+        return bbox
+    x0, y0 = max(bbox[0], 0.0), max(bbox[1], 0.0)
+    x1, y1 = min(bbox[0] + bbox[2], size[0]), min(bbox[1] + bbox[3], size[1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 class CocoDetection(Dataset):
@@ -161,6 +273,8 @@ class CocoDetection(Dataset):
         skip_bad_images: an unreadable image gives a warning with a count instead of an error; in training another
             image is returned in its place, in evaluation ``None`` (the collate function drops it).
         substitute_bad: return another image for a bad one (training) rather than ``None`` (evaluation).
+        allow_duplicate_annotation_ids: warn about repeated annotation ids instead of failing (training; the
+            evaluation needs unique ids).
 
     Examples::
 
@@ -179,12 +293,15 @@ class CocoDetection(Dataset):
         categories: CategoryMap | None = None,
         skip_bad_images: bool = False,
         substitute_bad: bool = False,
+        allow_duplicate_annotation_ids: bool = False,
     ):
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"image folder not found: {self.image_dir}")
         self.annotation_file = Path(annotation_file)
-        self.coco = load_coco_annotations(self.annotation_file)
+        self.coco = load_coco_annotations(
+            self.annotation_file, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
+        )
         self.categories = categories or CategoryMap.from_categories(self.coco["categories"])
         unknown = sorted({c["id"] for c in self.coco["categories"]} - set(self.categories.ids))
         if unknown:

@@ -53,7 +53,8 @@ def create_backbone(
             torchvision's ``FrozenBatchNorm2d`` (torchvision's detection rule for pretrained backbones).
 
     Raises:
-        ConfigError: ``width`` or ``frozen_stages`` set for a timm model that has no such option.
+        ConfigError: ``width`` or ``frozen_stages`` set for a timm model that has no such option, or
+            ``pretrained`` weights that cannot be fetched (offline): the message says how to pass a local file.
     """
     kwargs = dict(cfg.timm_kwargs)
     if cfg.width != 1.0 or _accepts(cfg.name, "width"):
@@ -74,9 +75,28 @@ def create_backbone(
         raise ConfigError(
             f"model.backbone: timm's {cfg.name!r} does not accept these options {sorted(kwargs)}: {e}"
         ) from e
+    except (OSError, RuntimeError) as e:
+        raise _pretrained_error(cfg, e) from e
     if freeze_bn_when_pretrained and cfg.pretrained and not cfg.norm_layer:
         body = freeze_batch_norm_2d(body)
     return body
+
+
+def _pretrained_error(cfg: BackboneConfig, error: Exception) -> Exception:
+    """The weights download failed (offline, no cache): one `ConfigError`; any other error unchanged."""
+    if not cfg.pretrained:
+        return error
+    if isinstance(error, RuntimeError) and isinstance(error.__cause__, OSError):
+        # Our GhostNet builder already says which weights and how to pass a local file.
+        return ConfigError(f"model.backbone.pretrained=true: {error}")
+    if isinstance(error, OSError):
+        return ConfigError(
+            f"model.backbone.pretrained=true: could not fetch the ImageNet weights of timm's {cfg.name!r} "
+            f"({type(error).__name__}: {error}). Offline? Download them on a connected machine and pass "
+            "model.backbone.timm_kwargs={pretrained_cfg_overlay: {file: /path/to/weights}}, or set "
+            "model.backbone.pretrained=false"
+        )
+    return error
 
 
 def pretrained_mean_std(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -1,6 +1,7 @@
 """Atomic checkpoint files: written to a temporary file in the same folder, then renamed over the target.
 
-An interrupted write therefore never leaves a truncated ``checkpoint.pth`` behind.
+An interrupted write therefore never leaves a truncated ``checkpoint.pth`` behind; with ``keep_previous`` the file
+it replaces stays as ``checkpoint_prev.pth``, so one older good checkpoint is always there.
 
 Examples::
 
@@ -14,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,20 +25,61 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .config import config_from_dict
+from .config import TrainConfig, config_from_dict, config_to_dict
+from .outputs import refuse_existing_run
 
 __all__ = [
+    "RESUMED_KEYS",
+    "UnreadableCheckpointError",
+    "check_resume_recipe",
     "describe_run",
     "load_checkpoint",
     "load_model_weights",
     "load_trained_model",
+    "plan_resume",
+    "previous_path",
     "read_trained_checkpoint",
+    "resume_alternatives",
     "save_checkpoint",
 ]
 
+# The ``train`` keys a resumed run must share with its checkpoint: the optimizer and the schedule come back from the
+# checkpoint, so another value here would be logged but not used. ``epochs`` may grow (train longer).
+RESUMED_KEYS = (
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "norm_weight_decay",
+    "lr_scheduler",
+    "lr_steps",
+    "lr_gamma",
+    "poly_power",
+    "warmup_iters",
+    "warmup_factor",
+    "batch_size",
+)
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` with ``torch.save`` atomically (temp file + ``os.replace``)."""
+
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file exists but cannot be read (truncated, another format)."""
+
+
+def previous_path(path: str | Path) -> Path:
+    """Where `save_checkpoint` keeps the file it replaces: ``checkpoint.pth`` -> ``checkpoint_prev.pth``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_prev{path.suffix}")
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any], *, keep_previous: bool = False) -> Path:
+    """Write ``state`` with ``torch.save`` atomically (temp file + ``os.replace``).
+
+    Args:
+        path: the checkpoint file.
+        state: what to save.
+        keep_previous: keep the file being replaced as :func:`previous_path` (``checkpoint_prev.pth``); ``path``
+            itself exists at every moment (the old one is linked, or copied, before the new one replaces it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -45,6 +88,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.is_file():
+            _keep(path, previous_path(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,12 +97,28 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def _keep(path: Path, previous: Path) -> None:
+    """Make ``previous`` a copy of ``path`` atomically (a hard link where the file system has them)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{previous.name}.", suffix=".tmp", dir=previous.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, previous)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint` (or any dict saved with ``torch.save``).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a readable checkpoint (truncated, another format).
+        UnreadableCheckpointError: the file is not a readable checkpoint (truncated, another format).
     """
     path = Path(path)
     if not path.is_file():
@@ -66,9 +127,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # Our checkpoints hold the config as plain dicts; numpy-free, so the safe loader suffices.
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        raise UnreadableCheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a dict checkpoint, got {type(state).__name__}")
+        raise UnreadableCheckpointError(f"{path}: expected a dict checkpoint, got {type(state).__name__}")
     return state
 
 
@@ -185,3 +246,105 @@ def load_trained_model(
     described = describe_run(cfg)
     load_model_weights(model, state["model"], path, described, described)
     return model.eval(), cfg
+
+
+def resume_alternatives(path: str | Path) -> str:
+    """One sentence naming the readable checkpoints next to ``path`` that can resume its run (with their epoch).
+
+    Examples::
+
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = save_checkpoint(folder / "checkpoint_prev.pth", {"model": {}, "optimizer": {}, "epoch": 4})
+        >>> resume_alternatives(folder / "checkpoint.pth")  # doctest: +ELLIPSIS
+        'these checkpoints can resume the run: .../checkpoint_prev.pth (epoch 5; --resume .../checkpoint_prev.pth)'
+    """
+    path = Path(path)
+    found = []
+    for name in ("checkpoint.pth", "checkpoint_prev.pth", "best.pth"):
+        other = path.parent / name
+        if other.resolve() == path.resolve() or not other.is_file():
+            continue
+        try:
+            state = load_checkpoint(other)
+        except ValueError:
+            continue
+        if "optimizer" in state and "epoch" in state:
+            found.append(f"{other} (epoch {int(state['epoch']) + 1}; --resume {other})")
+    if not found:
+        return f"no other checkpoint in {path.parent} can resume the run"
+    return "these checkpoints can resume the run: " + ", ".join(found)
+
+
+def check_resume_recipe(path: str | Path, saved: Mapping[str, Any], asked: Mapping[str, Any]) -> None:
+    """Refuse to resume with another optimizer or schedule than the checkpoint's (:data:`RESUMED_KEYS`).
+
+    The optimizer state and the schedule position come back from the checkpoint, so a changed ``train.lr``
+    would be logged but not used. ``train.epochs`` may differ: a resumed run may train longer.
+
+    Args:
+        path: the checkpoint (named in the error).
+        saved: the ``train`` section saved in the checkpoint.
+        asked: the ``train`` section of this run.
+
+    Raises:
+        ConfigError: naming each key that differs, with both values.
+
+    Examples::
+
+        >>> check_resume_recipe("ck.pth", {"lr": 0.02, "epochs": 12}, {"lr": 0.001, "epochs": 24})
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: cannot resume ck.pth with another recipe: train.lr is 0.02 in the \
+checkpoint, 0.001 now. The optimizer and schedule come from the checkpoint: drop these changes (train.epochs may \
+grow), or start a new run with --weights ck.pth in another --output-dir
+    """
+    differ = [k for k in RESUMED_KEYS if k in saved and k in asked and saved[k] != asked[k]]
+    if differ:
+        changes = ", ".join(f"train.{k} is {saved[k]!r} in the checkpoint, {asked[k]!r} now" for k in differ)
+        raise ConfigError(
+            f"cannot resume {path} with another recipe: {changes}. The optimizer and schedule come from the "
+            f"checkpoint: drop these changes (train.epochs may grow), or start a new run with --weights {path} in "
+            "another --output-dir"
+        )
+
+
+def plan_resume(train: TrainConfig, out: Path, task: str) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint a run resumes from (``train.resume``) and its state, checked before anything is built.
+
+    Args:
+        train: the run's ``train`` section (``resume``: ``""``, ``"auto"`` or a path; ``test_only``).
+        out: the run's output folder.
+        task: the task's name (a checkpoint of the other task is an error).
+
+    Returns:
+        ``(path, state)``, or ``(None, None)`` when the run starts from scratch (``auto`` with no checkpoint).
+
+    Raises:
+        ConfigError: a training run that would overwrite another run in ``out`` (not the one it resumes), a
+            changed optimizer or schedule (:func:`check_resume_recipe`), ``test_only`` with ``auto`` and no
+            checkpoint.
+        UnreadableCheckpointError: naming the other checkpoints of the folder that can resume the run.
+    """
+    path = None
+    if train.resume == "auto":
+        if (out / "checkpoint.pth").is_file():
+            path = out / "checkpoint.pth"
+        elif train.test_only:
+            raise ConfigError(f"--test-only --resume auto: no checkpoint.pth in {out} to evaluate")
+    elif train.resume:
+        path = Path(train.resume)
+    if not train.test_only and (path is None or path.resolve().parent != out.resolve()):
+        refuse_existing_run(out)
+    if path is None:
+        return None, None
+    try:
+        state = read_trained_checkpoint(path, task)
+    except UnreadableCheckpointError as e:
+        raise UnreadableCheckpointError(f"{e}; {resume_alternatives(path)}") from e
+    if not train.test_only:
+        missing = [key for key in ("optimizer", "scheduler", "scaler") if key not in state]
+        if missing:
+            raise ValueError(f"{path}: cannot resume training, the checkpoint has no {missing} (weights only?)")
+        check_resume_recipe(path, state["config"].get("train", {}), config_to_dict(train))
+    return path, state

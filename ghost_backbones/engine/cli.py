@@ -13,8 +13,11 @@ import dataclasses
 import re
 import sys
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+
+from tqdm import tqdm
 
 from ..errors import ConfigError, DataError, NonFiniteLossError
 from .config import TrainConfig, load_config, parse_override  # noqa: F401  (TrainConfig: doctest)
@@ -142,17 +145,36 @@ def user_message(error: BaseException) -> str:
     return text[lines[-1].end() :].strip() if lines else text
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings as one ``warning: ...`` line on stderr (no source line under them), on its own line under a bar."""
+    tqdm.write(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
-    """Run ``main(argv)``; user errors print ``error: ...`` (no traceback) and give exit code 2 (1 for divergence)."""
-    try:
-        main(argv)
-    except (ConfigError, DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {user_message(e)}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as e:
-        print(f"error: {user_message(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; resume with --resume auto (same --output-dir)", file=sys.stderr)
-        return 130
+    """Run ``main(argv)``; user errors print one ``error: ...`` line (no traceback) and give exit code 2.
+
+    A diverging run (`NonFiniteLossError`) gives exit code 1, an interrupt 130. User errors are `ConfigError`,
+    `DataError`, ``ValueError`` and ``OSError`` (a missing file, a full disk, a folder that cannot be written).
+    Warnings are shown as one ``warning: ...`` line each.
+
+    Examples::
+
+        >>> def main(argv):
+        ...     raise DataError("a.json: annotation id 3 has a non-finite 'bbox'")
+        >>> run_cli(main, [])  # the message goes to stderr
+        2
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            main(argv)
+        except NonFiniteLossError as e:
+            print(f"error: {user_message(e)}", file=sys.stderr)
+            return 1
+        except (ConfigError, DataError, ValueError, OSError) as e:
+            print(f"error: {user_message(e)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted; resume with --resume auto (same --output-dir)", file=sys.stderr)
+            return 130
     return 0

@@ -52,16 +52,34 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``"auto"`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; other names are checked.
 
     Raises:
-        ValueError: CUDA was asked for and is not available.
+        ValueError: not a device name (``tpu0``), or a device this machine does not have (CUDA, ``cuda:3``, MPS).
+
+    Examples::
+
+        >>> resolve_device("cpu")
+        device(type='cpu')
+        >>> resolve_device("tpu0")
+        Traceback (most recent call last):
+          ...
+        ValueError: --device 'tpu0' is not a device: use auto, cpu, cuda, cuda:N or mps
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda, cuda:N or mps") from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
         if device.index is None:
             device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} requested but MPS is not available; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
     return device
 
 

@@ -1,5 +1,9 @@
 """Append-only JSON-lines metric log (``OUT/log.jsonl``), one object per line, written by the main process.
 
+A resumed run appends a ``{"type": "resume", "epoch": E, ...}`` record: the ``train`` / ``epoch`` / ``eval``
+records of epochs ``>= E`` written before it (an interrupted epoch) are superseded by the resumed run's.
+``read_jsonl(path, deduplicate=True)`` (or :func:`drop_superseded`) gives the view that counts each iteration once.
+
 Examples::
 
     >>> import tempfile
@@ -18,7 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JsonlLogger", "read_jsonl", "write_json"]
+__all__ = ["JsonlLogger", "count_superseded", "drop_superseded", "read_jsonl", "write_json"]
+
+# Records that belong to one epoch of training: a resume from epoch E replaces those of epochs >= E.
+_PER_EPOCH = ("train", "epoch", "eval")
 
 
 def _clean(value: Any) -> Any:
@@ -50,14 +57,49 @@ class JsonlLogger:
             f.write(line + "\n")
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a JSON-lines file."""
+def read_jsonl(path: str | Path, *, deduplicate: bool = False) -> list[dict[str, Any]]:
+    """All records of a JSON-lines file; with ``deduplicate``, without those a later resume superseded.
+
+    Args:
+        path: the file.
+        deduplicate: drop the per-epoch records that a ``resume`` record supersedes (see :func:`drop_superseded`).
+    """
     with Path(path).open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in f if line.strip()]
+    return drop_superseded(records) if deduplicate else records
 
 
-def write_json(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON atomically (temp file + rename)."""
+def drop_superseded(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` without the ``train`` / ``epoch`` / ``eval`` records a later ``resume`` record supersedes.
+
+    A run killed in epoch E and resumed from the checkpoint of epoch E - 1 trains epoch E again: its first
+    records stay in the log, marked superseded by ``{"type": "resume", "epoch": E}``.
+
+    Examples::
+
+        >>> log = [{"type": "train", "epoch": 0, "iter": 1}, {"type": "train", "epoch": 1, "iter": 1},
+        ...        {"type": "resume", "epoch": 1}, {"type": "train", "epoch": 1, "iter": 1}]
+        >>> [(r["type"], r["epoch"]) for r in drop_superseded(log)]
+        [('train', 0), ('resume', 1), ('train', 1)]
+    """
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("type") == "resume":
+            epoch = record.get("epoch", 0)
+            kept = [r for r in kept if not (r.get("type") in _PER_EPOCH and r.get("epoch", -1) >= epoch)]
+        kept.append(record)
+    return kept
+
+
+def count_superseded(path: str | Path, epoch: int) -> int:
+    """How many records of ``path`` a ``resume`` from ``epoch`` supersedes (0 when there is no file yet)."""
+    if not Path(path).is_file():
+        return 0
+    return sum(1 for r in read_jsonl(path) if r.get("type") in _PER_EPOCH and r.get("epoch", -1) >= epoch)
+
+
+def write_json(path: str | Path, data: dict[str, Any] | list[Any]) -> Path:
+    """Write ``data`` as indented JSON atomically (temp file + rename): a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -2,7 +2,13 @@
 
 It handles, once for every task: torchrun/DDP setup, seeding, optimizer and per-iteration schedule with warmup,
 AMP, gradient clipping, non-finite loss detection, tqdm progress, ``OUT/log.jsonl``, evaluation every N epochs with
-``OUT/metrics.json``, atomic ``OUT/checkpoint.pth`` every epoch plus ``OUT/best.pth``, ``resume`` and ``test_only``.
+``OUT/metrics.json``, atomic ``OUT/checkpoint.pth`` every epoch (the one before kept as ``checkpoint_prev.pth``)
+plus ``OUT/best.pth``, ``resume`` and ``test_only``.
+
+Nothing a finished run wrote is overwritten: ``OUT`` is checked before the data and model are built (a file, not
+writable, or already holding a run that this one does not resume are errors); ``test_only`` writes
+``metrics_test.json`` next to a run's ``metrics.json``; a resumed run must keep its checkpoint's optimizer and
+schedule (``train.epochs`` may grow) and marks its place in ``log.jsonl`` with a ``resume`` record.
 
 Examples::
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,11 +34,19 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from ..errors import ConfigError, NonFiniteLossError
+from ..errors import ConfigError, DataError, NonFiniteLossError
 from . import distributed as du
-from .checkpoint import describe_run, load_checkpoint, load_model_weights, read_trained_checkpoint, save_checkpoint
+from .checkpoint import (
+    describe_run,
+    load_checkpoint,
+    load_model_weights,
+    plan_resume,
+    read_trained_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, config_to_dict
-from .jsonl import JsonlLogger, write_json
+from .jsonl import JsonlLogger, count_superseded, write_json
+from .outputs import evaluation_path, prepare_output_dir
 from .schedule import lr_lambda
 from .task import Task
 
@@ -105,13 +120,20 @@ class _Runner:
         self.main = env.rank == 0
         self.out = Path(self.cfg.output_dir)
         if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            prepare_output_dir(self.out, flag="train.output_dir (--output-dir)")
         self.log = JsonlLogger(self.out / "log.jsonl", enabled=self.main)
         self.ckpt_path = self.out / "checkpoint.pth"
         self.best_path = self.out / "best.pth"
         self.best: float | None = None
         self.last_good: str = "none written yet"
         self.weights_epoch = -1
+        self.resume_path: Path | None = None
+        self.resume_state: dict[str, Any] | None = None
+
+    def note(self, message: str) -> None:
+        """One line on stderr from the main process: what the run decided (resume, where results went)."""
+        if self.main:
+            print(f"note: {message}", file=sys.stderr, flush=True)
 
     # ----------------------------------------------------------------- setup
     def _build(self) -> None:
@@ -136,6 +158,8 @@ class _Runner:
             else model
         )
         train_ds, val_ds = self.task.build_datasets()
+        if len(val_ds) == 0:
+            raise DataError("the validation set is empty: nothing to evaluate or to choose best.pth on")
         self.val_loader = DataLoader(
             val_ds,
             batch_size=self.task.val_batch_size,
@@ -162,6 +186,11 @@ class _Runner:
         self.iters_per_epoch = len(self.train_loader)
         if self.iters_per_epoch == 0:
             raise ConfigError(f"no training batch: {len(train_ds)} images for batch size {cfg.batch_size}")
+        self._build_optimizer(model)
+
+    def _build_optimizer(self, model: nn.Module) -> None:
+        """Optimizer, per-iteration schedule and gradient scaler of the training run."""
+        cfg = self.cfg
         groups = self.task.param_groups(model) or _default_param_groups(model, cfg.weight_decay, cfg.norm_weight_decay)
         if cfg.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -184,39 +213,57 @@ class _Runner:
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
 
-    def _load_weights(self, model: nn.Module, path: str | Path) -> dict[str, Any]:
+    def _load_weights(self, model: nn.Module, path: str | Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
         """Load a checkpoint's weights into ``model``: one clear error for another task, architecture or width."""
-        state = load_checkpoint(path)
-        if "model" in state:
-            state = read_trained_checkpoint(path, self.task.name)
+        if state is None:  # --weights: a trained checkpoint (checked to be of this task) or a plain state dict
+            state = load_checkpoint(path)
+            if "model" in state:
+                state = read_trained_checkpoint(path, self.task.name)
         trained_as = describe_run(state["config"]) if "config" in state else "another model"
         load_model_weights(model, state.get("model", state), path, trained_as, describe_run(self.task.cfg))
         self.weights_epoch = int(state.get("epoch", -1))
         return state
 
-    def _resume_path(self) -> Path | None:
-        if not self.cfg.resume:
-            return None
-        if self.cfg.resume == "auto":
-            return self.ckpt_path if self.ckpt_path.is_file() else None
-        return Path(self.cfg.resume)
+    def _plan(self) -> None:
+        """Decide what this run starts from and check it against ``OUT``, before anything is built."""
+        self.resume_path, self.resume_state = plan_resume(self.cfg, self.out, self.task.name)
+        if self.cfg.resume == "auto" and self.resume_path is None:
+            self.note(f"--resume auto: no checkpoint in {self.out}, starting from scratch")
 
     def _resume(self) -> int:
-        path = self._resume_path()
-        if path is None:
+        """Load the planned checkpoint (model, optimizer, schedule); the first epoch to train."""
+        state, path = self.resume_state, self.resume_path
+        if state is None or path is None:
             return 0
-        state = self._load_weights(self.model, path)
+        self._load_weights(self.model, path, state)
+        epoch = int(state.get("epoch", -1))
         if self.cfg.test_only:
-            return int(state.get("epoch", -1)) + 1
-        for key in ("optimizer", "scheduler", "scaler"):
-            if key not in state:
-                raise ValueError(f"{path}: cannot resume training, the checkpoint has no {key!r} (weights only?)")
+            return epoch + 1
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.best = state.get("best")
-        self.last_good = f"{path} (epoch {state['epoch']})"
-        return int(state["epoch"]) + 1
+        self.last_good = f"{path} (epoch {epoch + 1})"
+        saved_epochs = state["config"].get("train", {}).get("epochs", self.cfg.epochs)
+        longer = ""
+        if saved_epochs != self.cfg.epochs:
+            stretched = (
+                "" if self.cfg.lr_scheduler == "multistep" else f"; the {self.cfg.lr_scheduler} schedule now ends there"
+            )
+            longer = f", train.epochs {saved_epochs} -> {self.cfg.epochs}{stretched}"
+        self.note(f"resuming from {path}: epoch {epoch + 2} of {self.cfg.epochs}{longer}")
+        return epoch + 1
+
+    def _finished(self) -> dict[str, Any] | None:
+        """The saved metrics when the resumed checkpoint already ends the run (nothing left to train), else None."""
+        state = self.resume_state
+        if self.cfg.test_only or state is None or int(state.get("epoch", -1)) + 1 < self.cfg.epochs:
+            return None
+        self.note(
+            f"{self.resume_path} ends the run (epoch {int(state['epoch']) + 1} of {self.cfg.epochs}): nothing to "
+            "train; raise --epochs to train longer"
+        )
+        return state.get("metrics") or {}
 
     # ------------------------------------------------------------ main work
     def _state(self, epoch: int, metrics: dict[str, Any] | None) -> dict[str, Any]:
@@ -242,9 +289,18 @@ class _Runner:
         with torch.no_grad(), autocast(self.device, self.cfg.amp):
             metrics = self.task.evaluate(self.model, self.val_loader, self.device)
         if self.main:
+            self._write_metrics(metrics, epoch)
+        return metrics
+
+    def _write_metrics(self, metrics: dict[str, Any], epoch: int) -> None:
+        if not self.cfg.test_only:
             write_json(self.out / "metrics.json", {**metrics, "epoch": epoch})
             self.log.write({"type": "eval", "epoch": epoch, **metrics})
-        return metrics
+            return
+        path = write_json(evaluation_path(self.out), {**metrics, "epoch": epoch})
+        self.log.write({"type": "test", "epoch": epoch, "file": path.name, **metrics})
+        kept = " (the run's metrics.json is kept)" if path.name != "metrics.json" else ""
+        self.note(f"--test-only: evaluation written to {path}{kept}")
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
@@ -288,10 +344,17 @@ class _Runner:
         return {k: v / max(count, 1) for k, v in sums.items()}
 
     def run(self) -> dict[str, Any]:
+        self._plan()
+        finished = self._finished()
+        if finished is not None:
+            return finished
         self._build()
         start_epoch = self._resume()
         if self.cfg.test_only:
-            return self.evaluate(start_epoch - 1 if self._resume_path() else self.weights_epoch)
+            return self.evaluate(start_epoch - 1 if self.resume_path else self.weights_epoch)
+        if self.resume_path is not None and self.main:  # the records of epochs >= start_epoch before it are superseded
+            resume = {"type": "resume", "epoch": start_epoch, "checkpoint": str(self.resume_path)}
+            self.log.write({**resume, "superseded": count_superseded(self.log.path, start_epoch)})
         self.log.write(
             {
                 "type": "start",
@@ -318,7 +381,7 @@ class _Runner:
                         self.best = score
                         save_checkpoint(self.best_path, self._state(epoch, metrics))
             if self.main:
-                save_checkpoint(self.ckpt_path, self._state(epoch, metrics if evaluated else None))
+                save_checkpoint(self.ckpt_path, self._state(epoch, metrics if evaluated else None), keep_previous=True)
             self.last_good = f"{self.ckpt_path} (epoch {epoch + 1})"
             du.barrier()
         return metrics

@@ -5,7 +5,9 @@ SegmentationClass, ImageSets/Segmentation}``); ``ROOT`` may also be the ``VOC201
 augmented set is a choice of mask folder and list (``mask_dir="SegmentationClassAug"``, ``split="train_aug"``).
 A split list holds one image id per line, or DeepLab's two-column ``/JPEGImages/x.jpg /SegmentationClassAug/x.png``
 lines. Masks are palette (``P``) or grayscale (``L``) PNGs read as class indices, never converted to RGB; 255 is
-the ignore label.
+the ignore label. Photos are read with ``ghost_backbones.data.images.read_rgb`` (16-bit images scaled to 8 bits,
+the EXIF orientation applied when it makes the photo match its mask). An id listed twice in a split is used once,
+with a warning giving the count.
 
 Examples::
 
@@ -21,6 +23,7 @@ Examples::
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
 from .transforms import IGNORE_INDEX
@@ -100,6 +104,9 @@ def read_split(voc_dir: str | Path, split: str, mask_dir: str = "SegmentationCla
         FileNotFoundError: the list file is missing (the message lists the available splits).
         DataError: the list is empty or malformed, or names images / masks that do not exist.
 
+    Warns:
+        UserWarning: ids listed more than once (their count and the first ones); each is used once.
+
     Examples::
 
         >>> image, mask = read_split(resolve_voc_root("/data/voc"), "val")[0]  # doctest: +SKIP
@@ -127,12 +134,26 @@ def read_split(voc_dir: str | Path, split: str, mask_dir: str = "SegmentationCla
             raise DataError(f"{list_file}:{number}: expected 'ID' or 'IMAGE MASK', got {line.strip()!r}")
         missing.extend(f"{p} (listed in {list_file.name}:{number})" for p in (image, mask) if not p.is_file())
         samples.append((image, mask))
+    samples = _drop_repeats(list_file, samples)
     if missing:
         more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
         raise DataError(f"{list_file}: missing file(s): {', '.join(missing[:_MAX_LISTED])}{more}")
     if not samples:
         raise DataError(f"{list_file}: the split list is empty")
     return samples
+
+
+def _drop_repeats(list_file: Path, samples: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``samples`` with each (image, mask) pair once; a warning counts the repeated ones."""
+    unique = list(dict.fromkeys(samples))
+    if len(unique) < len(samples):
+        repeated = [image.stem for (image, _), n in Counter(samples).items() if n > 1]
+        warnings.warn(
+            f"{list_file}: {len(samples) - len(unique)} repeated line(s) ({len(repeated)} id(s) listed more than "
+            f"once, first: {repeated[:_MAX_LISTED]}); each image is used once",
+            stacklevel=3,
+        )
+    return unique
 
 
 class VOCSegmentation(Dataset):
@@ -206,11 +227,6 @@ class VOCSegmentation(Dataset):
 
     def _read(self, image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray]:
         try:
-            with Image.open(image_path) as im:
-                image = im.convert("RGB")
-        except (OSError, ValueError, SyntaxError) as e:
-            raise _Unreadable(image_path, f"{image_path}: cannot read image ({e})") from e
-        try:
             with Image.open(mask_path) as m:
                 m.load()
                 mode = m.mode
@@ -221,6 +237,10 @@ class VOCSegmentation(Dataset):
             raise DataError(
                 f"{mask_path}: mask mode is {mode!r}; expected a palette ('P') or grayscale ('L') PNG of class indices"
             )
+        try:  # the EXIF orientation is applied only when it makes the photo match its mask
+            image = read_rgb(image_path, expected_size=(mask.shape[1], mask.shape[0]), size_must_match=False)
+        except DataError as e:
+            raise _Unreadable(image_path, str(e)) from e
         if mask.shape != (image.height, image.width):
             raise DataError(
                 f"size mismatch: image {image_path} is {image.width}x{image.height} but mask {mask_path} is "
