@@ -12,11 +12,12 @@ from typing import Any
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.fcos import FCOSHead
 
-from ghost_backbones.engine import ConfigError, pretrained_mean_std
+from ghost_backbones.engine import ConfigError
 
 from ..config import ModelConfig
 from ..fpn import build_fpn_backbone
 from .anchors import anchor_generator_for
+from .common import detector_kwargs
 from .registry import MODELS
 
 __all__ = ["build_fcos"]
@@ -42,17 +43,11 @@ def build_fcos(cfg: ModelConfig, **kwargs: Any) -> FCOS:
             "model.arch='fcos' needs one anchor per location: set model.anchor_scales=[1.0] and "
             f"model.aspect_ratios=[1.0] (got {cfg.anchor_scales} and {cfg.aspect_ratios})"
         )
-    mean, std = pretrained_mean_std(backbone.body)
     return FCOS(
         backbone,
         cfg.num_classes,
-        min_size=cfg.min_size,
-        max_size=cfg.max_size,
-        image_mean=list(mean),
-        image_std=list(std),
         anchor_generator=anchors,
         head=FCOSHead(backbone.out_channels, 1, cfg.num_classes),
-        score_thresh=cfg.box_score_thresh,
-        detections_per_img=cfg.box_detections_per_img,
+        **detector_kwargs(cfg, backbone.body),
         **kwargs,
     )

@@ -12,11 +12,10 @@ from typing import Any
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
 
-from ghost_backbones.engine import pretrained_mean_std
-
 from ..config import ModelConfig
 from ..fpn import build_fpn_backbone, make_norm
 from .anchors import anchor_generator_for
+from .common import detector_kwargs
 from .registry import MODELS
 
 __all__ = ["build_retinanet"]
@@ -46,17 +45,11 @@ def build_retinanet(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
         norm_layer=make_norm(cfg.head_norm),
     )
     head.regression_head._loss_type = "giou"  # as torchvision's retinanet_resnet50_fpn_v2
-    mean, std = pretrained_mean_std(backbone.body)
     return RetinaNet(
         backbone,
         cfg.num_classes,
-        min_size=cfg.min_size,
-        max_size=cfg.max_size,
-        image_mean=list(mean),
-        image_std=list(std),
         anchor_generator=anchors,
         head=head,
-        score_thresh=cfg.box_score_thresh,
-        detections_per_img=cfg.box_detections_per_img,
+        **detector_kwargs(cfg, backbone.body),
         **kwargs,
     )

@@ -17,9 +17,10 @@ from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _normal_init
 
-from ghost_backbones.engine import create_backbone, pretrained_mean_std
+from ghost_backbones.engine import create_backbone
 
 from ..config import ModelConfig
+from .common import detector_kwargs
 from .registry import MODELS
 
 __all__ = ["SSDLiteBackbone", "build_ssdlite"]
@@ -84,16 +85,6 @@ def build_ssdlite(cfg: ModelConfig, **kwargs: Any) -> SSD:
     levels = len(backbone.out_channels)
     anchors = DefaultBoxGenerator([[2, 3]] * levels, min_ratio=cfg.ssd_min_ratio, max_ratio=cfg.ssd_max_ratio)
     head = SSDLiteHead(backbone.out_channels, anchors.num_anchors_per_location(), cfg.num_classes, SSDLITE_NORM)
-    mean, std = pretrained_mean_std(backbone.body)
-    return SSD(
-        backbone,
-        anchors,
-        (cfg.min_size, cfg.min_size),
-        cfg.num_classes,
-        image_mean=list(mean),
-        image_std=list(std),
-        head=head,
-        score_thresh=cfg.box_score_thresh,
-        detections_per_img=cfg.box_detections_per_img,
-        **kwargs,
-    )
+    common = detector_kwargs(cfg, backbone.body)
+    del common["min_size"], common["max_size"]  # SSD takes one fixed size
+    return SSD(backbone, anchors, (cfg.min_size, cfg.min_size), cfg.num_classes, head=head, **common, **kwargs)
