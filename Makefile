@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.base
 demo: $(VENV)/.base
 	$(PY) -m detection.demo --output-dir $(OUT)/detection
 	$(PY) -m segmentation.demo --output-dir $(OUT)/segmentation
-	@echo "demo results: $(OUT)/detection and $(OUT)/segmentation"
+	@echo "demo done: each demo printed the folder its results are in (under $(OUT))"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q

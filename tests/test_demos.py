@@ -69,3 +69,15 @@ def test_stage_clock_prints_and_keeps_each_stage(capsys: pytest.CaptureFixture) 
         pass
     assert list(clock.seconds) == ["a", "b"] and all(s >= 0 for s in clock.seconds.values())
     assert capsys.readouterr().out.splitlines() == ["[1/2] a: 0.0 s", "[2/2] b: 0.0 s"]
+
+
+def test_demo_never_writes_over_an_earlier_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    earlier = tmp_path / "demo"
+    earlier.mkdir()
+    (earlier / "comparison.json").write_text("{}")
+    result = run_demo(SEGMENTATION, earlier, num_train=4, num_val=2, image_size=64, overrides=TINY["segmentation"])
+    assert (earlier / "comparison.json").read_text() == "{}"
+    assert (tmp_path / "demo_2" / "comparison.json").is_file() and result["runs"]["ours"]["metrics"]
+    assert f"note: {earlier} holds an earlier run (kept); this demo writes to {tmp_path / 'demo_2'}" in (
+        capsys.readouterr().out
+    )

@@ -26,6 +26,7 @@ from typing import Any
 
 from .config import apply_overrides, load_config
 from .loop import fit, get_metric
+from .outputs import free_name
 from .task import Task
 
 __all__ = ["DemoSpec", "StageClock", "demo_main", "run_demo"]
@@ -93,6 +94,15 @@ def _train(recipe: Path, spec: DemoSpec, root: Path, out: Path, overrides: Seque
     return {"arch": cfg.model.arch, "metrics": metrics, "train_seconds": round(time.perf_counter() - start, 1)}
 
 
+def _fresh_folder(folder: Path) -> Path:
+    """``folder``, or the first free ``folder_2``, ``folder_3`` ... when it already holds something (kept as it is)."""
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return folder
+    fresh = free_name(folder.parent, folder.name)
+    print(f"note: {folder} holds an earlier run (kept); this demo writes to {fresh}", flush=True)
+    return fresh
+
+
 def run_demo(
     spec: DemoSpec,
     output_dir: str | Path,
@@ -109,7 +119,8 @@ def run_demo(
     Args:
         spec: the task's demo.
         arch: which of our architectures (a key of ``spec.recipes``; ``None``: the first).
-        output_dir: everything goes below it: ``data/``, ``runs/<arch>/`` (checkpoints, ``log.jsonl``,
+        output_dir: everything goes below it (below ``output_dir_2`` ... when it holds something already):
+            ``data/``, ``runs/<arch>/`` (checkpoints, ``log.jsonl``,
             ``metrics.json``), ``predictions/`` and ``comparison.json``.
         num_train, num_val, image_size: synthetic data (``None``: the spec's defaults).
         overrides: ``KEY=VALUE`` changes to the demo recipe, applied to every run.
@@ -124,7 +135,7 @@ def run_demo(
     recipe = spec.recipes[arch]
     if not recipe.is_file():
         raise FileNotFoundError(f"demo recipe not found: {recipe} (run from a source checkout)")
-    out = Path(output_dir)
+    out = _fresh_folder(Path(output_dir))
     sizes = (num_train or spec.num_train, num_val or spec.num_val, image_size or spec.image_size)
     baselines = spec.baselines.get(arch, ()) if compare else ()
     clock = StageClock(total=3 + len(baselines))
@@ -139,7 +150,12 @@ def run_demo(
     for name in baselines:
         with clock(f"train {name}"):
             runs[name] = _train(recipe, spec, root, out / "runs" / name, overrides, name)
-    result = {"runs": runs, "stages": clock.seconds, "seconds": round(time.perf_counter() - start, 1)}
+    result = {
+        "runs": runs,
+        "stages": clock.seconds,
+        "seconds": round(time.perf_counter() - start, 1),
+        "output_dir": str(out),
+    }
     result["command"] = " ".join(["python -m", spec.task_cls.name + ".demo", *sys.argv[1:]])
     (out / "comparison.json").write_text(json.dumps(result, indent=1) + "\n")
     _print_summary(spec, recipe, out, root, sizes[0], runs, drawn, result["seconds"])
