@@ -69,12 +69,7 @@ SPEC = DemoSpec(
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command line of the demo (see the module docstring and :func:`ghost_backbones.engine.demo.run_demo`).
-
-    Examples::
-
-        >>> main(["--output-dir", "demo_output/detection", "--compare"])  # doctest: +SKIP
-    """
+    """``python -m detection.demo [--arch ARCH] [--compare] ...``: :func:`ghost_backbones.engine.demo.demo_main`."""
     return demo_main(SPEC, argv)
 
 

@@ -23,18 +23,8 @@ from typing import Any
 
 import torch
 
+from ghost_backbones import bench
 from ghost_backbones import deploy as ghost_deploy
-from ghost_backbones.bench import (
-    Case,
-    TimingConfig,
-    add_timing_args,
-    count_macs,
-    count_params,
-    parse_img_size,
-    report,
-    result_row,
-    time_cases,
-)
 from ghost_backbones.engine import BackboneConfig, autocast, run_cli
 
 from .config import ModelConfig
@@ -50,7 +40,7 @@ COUNTERPART = {
     "lraspp": "lraspp_mobilenet_v3_large",
 }
 #: Timing defaults of the segmentation benchmark.
-TIMING = TimingConfig(warmup=3, iters=10, repeats=3)
+TIMING = bench.TimingConfig(warmup=3, iters=10, repeats=3)
 
 
 def benchmark(
@@ -64,7 +54,7 @@ def benchmark(
     amp: bool = False,
     channels_last: bool = False,
     deploy: bool = False,
-    timing: TimingConfig | None = None,
+    timing: bench.TimingConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Time our ``models`` and their torchvision counterparts (added after them); one row per model.
 
@@ -86,7 +76,7 @@ def benchmark(
 
     Examples::
 
-        >>> rows = benchmark(["lraspp"], img_size=(64, 64), timing=TimingConfig(warmup=0, iters=1, repeats=1))
+        >>> rows = benchmark(["lraspp"], img_size=(64, 64), timing=bench.TimingConfig(warmup=0, iters=1, repeats=1))
         >>> [(r["model"], r["baseline"], r["speedup"] > 0) for r in rows]  # doctest: +NORMALIZE_WHITESPACE
         [('lraspp', 'lraspp_mobilenet_v3_large', True),
          ('lraspp_mobilenet_v3_large', 'lraspp_mobilenet_v3_large', True)]
@@ -109,10 +99,10 @@ def benchmark(
         model = build_model(cfg).eval().to(dev, memory_format=memory_format)
         if deploy:
             model = ghost_deploy(model) if name in COUNTERPART else model.to(memory_format=torch.channels_last)
-        info[name] = dict(params_m=count_params(model) / 1e6, gmacs=count_macs(model, x[:1]) / 1e9)
-        cases[name] = Case(model, x, context=lambda: autocast(dev, amp))
-    timings = time_cases(cases, timing)
-    return [result_row(name, base, timings, **info[name]) for name, base in baselines.items()]
+        info[name] = dict(params_m=bench.count_params(model) / 1e6, gmacs=bench.count_macs(model, x[:1]) / 1e9)
+        cases[name] = bench.Case(model, x, context=lambda: autocast(dev, amp))
+    timings = bench.time_cases(cases, timing)
+    return [bench.result_row(name, base, timings, **info[name]) for name, base in baselines.items()]
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -137,15 +127,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         action="store_true",
         help="inference form: ours fused + channels-last (ghost_backbones.deploy), torchvision's channels-last",
     )
-    add_timing_args(p, TIMING, img_size="520")
+    bench.add_timing_args(p, TIMING, img_size="520")
     args = p.parse_args(argv)
-    img_size = parse_img_size(args.img_size)
-    timing = TimingConfig.from_args(args)
+    img_size = bench.parse_img_size(args.img_size)
+    timing = bench.TimingConfig.from_args(args)
     settings = dict(models=args.models, deploy=args.deploy, channels_last=args.channels_last, amp=args.amp)
     settings.update(width=args.width, head_channels=args.head_channels, num_classes=args.num_classes)
     rows = benchmark(img_size=img_size, batch_size=args.batch_size, timing=timing, **settings)
     config = dict(img_size=list(img_size), batch_size=args.batch_size, **settings, **timing.describe())
-    report(rows, config, args.json)
+    bench.report(rows, config, args.json)
     return rows
 
 
