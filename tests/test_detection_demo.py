@@ -60,6 +60,7 @@ def test_benchmark_rejects_bad_settings(argv, match):
         main(["--img-size", "96", "--num-classes", "4", "--iters", "1", "--warmup", "0", *argv])
 
 
+@pytest.mark.slow  # a subprocess or a profiler run: ~10 s on our 2-core machines
 def test_profile_reports_operator_shares(capsys):
     rows = main(["--profile", "--img-size", "96", "--num-classes", "4", "--train-batch", "1"])
     assert [r["model"] for r in rows] == [OURS, REFERENCE]

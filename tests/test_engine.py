@@ -222,6 +222,7 @@ def test_non_finite_loss_names_iteration_and_checkpoint(tmp_path):
         fit(ToyTask(cfg))
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_torchrun_two_cpu_processes(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}

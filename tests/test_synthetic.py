@@ -308,6 +308,7 @@ def test_cli_writes_and_reports(
     assert f"wrote shapes dataset in {layout} layout (2 train + 2 val images) to {root}" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a subprocess or a profiler run: ~10 s on our 2-core machines
 def test_cli_as_module(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "ghost_backbones.data.synthetic", "coco", "--output", str(tmp_path)]
     repo = Path(__file__).resolve().parents[1]

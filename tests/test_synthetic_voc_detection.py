@@ -185,6 +185,7 @@ def test_cli_writes_both_years(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert star_val == "2012_000004  0\n2012_000005  0\n"  # only difficult instances: flag 0
 
 
+@pytest.mark.slow  # a subprocess or a profiler run: ~10 s on our 2-core machines
 def test_cli_as_module(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "ghost_backbones.data.synthetic", "voc-det", "--output", str(tmp_path)]
     repo = Path(__file__).resolve().parents[1]
