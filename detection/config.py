@@ -19,10 +19,12 @@ from typing import Any, Literal
 
 from ghost_backbones.engine import BackboneConfig, ConfigError, TrainConfig, check_choices
 
-__all__ = ["DataConfig", "DetectionConfig", "ExtraBlocks", "ModelConfig", "Norm"]
+__all__ = ["DataConfig", "DataFormat", "DetectionConfig", "ExtraBlocks", "ModelConfig", "Norm"]
 
 Norm = Literal["none", "batchnorm", "groupnorm"]
 ExtraBlocks = Literal["pool", "p6p7", "none"]
+DataFormat = Literal["coco", "voc"]
+VOC_YEARS = ("2007", "2008", "2009", "2010", "2011", "2012")
 
 
 @dataclass
@@ -115,14 +117,21 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where the COCO-format data lives and how it is loaded.
+    """Where the detection data lives (COCO-format or PASCAL VOC) and how it is loaded.
 
     Args:
-        root: dataset root (``--data-path``); the relative paths below are under it.
-        train_images, val_images: image folders of each split.
-        train_annotations, val_annotations: COCO instances files of each split.
+        format: ``coco`` (a COCO instances file per split) or ``voc`` (a ``VOCdevkit`` tree with XML annotations).
+        root: dataset root (``--data-path``); the relative paths below are under it. For ``voc`` it holds
+            ``VOCdevkit/``.
+        train_images, val_images: image folders of each split (``coco``).
+        train_annotations, val_annotations: COCO instances files of each split (``coco``).
+        voc_years: VOC years read for training (``VOCdevkit/VOC<year>``); ``["2007", "2012"]`` is "07+12".
+        voc_val_years: VOC years read for evaluation (VOC2012's test annotations are not public: ``["2007"]``).
+        train_split, val_split: ``ImageSets/Main/<split>.txt`` of each split (``voc``), e.g. ``trainval`` / ``test``.
+        class_names: the VOC class names in label order (labels 1..N); empty: the 20 PASCAL VOC classes.
         categories: ``[{"id", "name"}, ...]`` in label order; empty: read from the training annotation file
-            (filled in and saved with every checkpoint so prediction needs no dataset).
+            (``voc``: ids 1..N for ``class_names``); filled in and saved with every checkpoint so prediction needs
+            no dataset.
         skip_bad_images: warn about unreadable images (with a count) and skip them instead of stopping.
         train_min_sizes: shorter sides drawn at random per training image (multi-scale training); empty: the
             model's ``min_size``.
@@ -131,17 +140,33 @@ class DataConfig:
         val_batch_size: evaluation images per process and batch.
     """
 
+    format: DataFormat = "coco"
     root: str = "data/coco"
     train_images: str = "train2017"
     train_annotations: str = "annotations/instances_train2017.json"
     val_images: str = "val2017"
     val_annotations: str = "annotations/instances_val2017.json"
+    voc_years: list[str] = field(default_factory=lambda: ["2007", "2012"])
+    voc_val_years: list[str] = field(default_factory=lambda: ["2007"])
+    train_split: str = "trainval"
+    val_split: str = "test"
+    class_names: list[str] = field(default_factory=list)
     categories: list[dict[str, Any]] = field(default_factory=list)
     skip_bad_images: bool = False
     train_min_sizes: list[int] = field(default_factory=list)
     hflip_prob: float = 0.5
     aspect_ratio_grouping: bool = True
     val_batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        check_choices(self, "data")
+        for key in ("voc_years", "voc_val_years"):
+            years = [str(year) for year in getattr(self, key)]  # YAML reads 2007 as a number
+            setattr(self, key, years)
+            if self.format == "voc" and (not years or any(year not in VOC_YEARS for year in years)):
+                raise ConfigError(f"data.{key} must list years among {list(VOC_YEARS)}, got {years}")
+        if len(set(self.class_names)) != len(self.class_names):
+            raise ConfigError(f"data.class_names must not repeat a name, got {self.class_names}")
 
 
 @dataclass

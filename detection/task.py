@@ -11,12 +11,14 @@ from torch.utils.data import Dataset, Sampler
 
 from ghost_backbones.engine import DataError, Task, distributed, load_trained_model, progress, read_trained_checkpoint
 
-from .config import DetectionConfig
+from .config import DataConfig, DetectionConfig
 from .data.coco import CategoryMap, CocoDetection
 from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
+from .data.voc import VocDetection, voc_categories
 from .evaluate import coco_evaluate, to_coco_results
 from .models import build_model
+from .voc_eval import voc_evaluate
 
 __all__ = ["DetectionTask", "collate", "load_detector"]
 
@@ -31,6 +33,35 @@ def collate(batch: list[Any]) -> tuple[tuple, tuple]:
     """
     pairs = [item for item in batch if item is not None]
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+
+
+def build_dataset(
+    data: DataConfig, *, train: bool, transforms: Any, categories: CategoryMap | None
+) -> CocoDetection | VocDetection:
+    """The training or evaluation split of ``data``: COCO-format or PASCAL VOC by ``data.format``.
+
+    VOC reads ``data.voc_years`` (training) or ``data.voc_val_years`` under ``data.root/VOCdevkit``; its evaluation
+    split keeps the difficult objects, flagged, for the metric to ignore. Training tolerates repeated COCO
+    annotation ids (a warning) and returns another image for an unreadable one (with ``data.skip_bad_images``).
+
+    Examples::
+
+        >>> cfg = DataConfig(format="voc", root="data/voc", class_names=["circle", "square"])
+        >>> val = build_dataset(cfg, train=False, transforms=None, categories=None)  # doctest: +SKIP
+        >>> val.categories.names  # doctest: +SKIP
+        ('circle', 'square')
+    """
+    if data.format == "voc":
+        years, split = (data.voc_years, data.train_split) if train else (data.voc_val_years, data.val_split)
+        categories = categories or voc_categories(data.class_names)
+        return VocDetection(data.root, years, split, transforms, categories=categories, keep_difficult=not train,
+                            skip_bad_images=data.skip_bad_images, substitute_bad=train)  # fmt: skip
+    split = (data.train_images, data.train_annotations) if train else (data.val_images, data.val_annotations)
+    images, annotations = split
+    root = Path(data.root)  # an absolute images / annotations path stays as it is
+    return CocoDetection(root / images, root / annotations, transforms, categories=categories,
+                         skip_bad_images=data.skip_bad_images, substitute_bad=train,
+                         allow_duplicate_annotation_ids=train)  # fmt: skip
 
 
 class DetectionTask(Task):
@@ -51,7 +82,10 @@ class DetectionTask(Task):
     """
 
     name = "detection"
-    best_metric = "bbox.AP"
+
+    @property
+    def best_metric(self) -> str:  # type: ignore[override]  # VOC data: the VOC2010+ mAP@0.5
+        return "voc.mAP50_area" if self.cfg.data.format == "voc" else "bbox.AP"
 
     def __init__(self, cfg: DetectionConfig) -> None:
         super().__init__(cfg)
@@ -77,28 +111,11 @@ class DetectionTask(Task):
         cat_map = CategoryMap.from_categories(categories) if categories else None
         train_ds: Dataset = []  # type: ignore[assignment]  # evaluation only: the engine never reads it
         if not self.cfg.train.test_only:
-            train_ds = CocoDetection(
-                self._path(data.train_images),
-                self._path(data.train_annotations),
-                detection_transforms(
-                    True,
-                    min_sizes=data.train_min_sizes or [model.min_size],
-                    max_size=model.max_size,
-                    hflip_prob=data.hflip_prob,
-                ),
-                categories=cat_map,
-                skip_bad_images=data.skip_bad_images,
-                substitute_bad=True,
-                allow_duplicate_annotation_ids=True,
-            )
+            sizes, flip = data.train_min_sizes or [model.min_size], data.hflip_prob
+            transforms = detection_transforms(True, min_sizes=sizes, max_size=model.max_size, hflip_prob=flip)
+            train_ds = build_dataset(data, train=True, transforms=transforms, categories=cat_map)
             cat_map = train_ds.categories
-        val_ds = CocoDetection(
-            self._path(data.val_images),
-            self._path(data.val_annotations),
-            detection_transforms(False),
-            categories=cat_map,
-            skip_bad_images=data.skip_bad_images,
-        )
+        val_ds = build_dataset(data, train=False, transforms=detection_transforms(False), categories=cat_map)
         if not any(not a["iscrowd"] for a in val_ds.coco["annotations"]):
             raise DataError(
                 f"{self._path(data.val_annotations)}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
@@ -164,6 +181,9 @@ class DetectionTask(Task):
             metrics = coco_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
+            if self.cfg.data.format == "voc":  # "bbox": COCO-style AP over the same boxes, difficult ones as crowd
+                voc = voc_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
+                metrics.update(voc, data_format="voc")
         return distributed.all_gather_object(metrics)[0]
 
 

@@ -1,7 +1,20 @@
-"""Detection data: the COCO-format reader, the training / evaluation transforms and the aspect-ratio batch sampler."""
+"""Detection data: the COCO-format and PASCAL VOC readers, the training / evaluation transforms and the aspect-ratio
+batch sampler."""
 
 from .coco import CategoryMap, CocoDetection, load_coco_annotations
 from .sampler import GroupedBatchSampler
 from .transforms import detection_transforms
+from .voc import VOC_CLASSES, VocDetection, parse_voc_xml, read_voc_split, voc_categories
 
-__all__ = ["CategoryMap", "CocoDetection", "GroupedBatchSampler", "detection_transforms", "load_coco_annotations"]
+__all__ = [
+    "VOC_CLASSES",
+    "CategoryMap",
+    "CocoDetection",
+    "GroupedBatchSampler",
+    "VocDetection",
+    "detection_transforms",
+    "load_coco_annotations",
+    "parse_voc_xml",
+    "read_voc_split",
+    "voc_categories",
+]
