@@ -84,6 +84,27 @@ def _class_pr(
     return recall, precision, num_objects
 
 
+def _by_class(
+    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: set[Any]
+) -> tuple[dict[Any, dict[Any, tuple[np.ndarray, np.ndarray]]], dict[Any, list[dict[str, Any]]]]:
+    """``({category: {image: (boxes, difficult)}}, {category: [detection, ...]})`` over ``image_ids``."""
+    lists: dict[Any, dict[Any, tuple[list, list]]] = defaultdict(lambda: defaultdict(lambda: ([], [])))
+    for ann in ground_truth["annotations"]:
+        if ann["image_id"] in image_ids:
+            boxes, hard = lists[ann["category_id"]][ann["image_id"]]
+            boxes.append(_xyxy(ann["bbox"]))
+            hard.append(bool(ann.get("difficult", ann.get("iscrowd", 0))))
+    objects: dict[Any, dict[Any, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+    for category, images in lists.items():
+        for image_id, (boxes, hard) in images.items():
+            objects[category][image_id] = (np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(hard, bool))
+    detections: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for det in results:
+        if det["image_id"] in image_ids:
+            detections[det["category_id"]].append(det)
+    return objects, detections
+
+
 def voc_evaluate(
     ground_truth: dict[str, Any],
     results: list[dict[str, Any]],
@@ -119,23 +140,10 @@ def voc_evaluate(
     image_ids = set(image_ids)
     if not image_ids:
         raise ValueError("no image to evaluate: the evaluation set is empty (or every image was skipped)")
-    objects: dict[Any, dict[Any, list]] = defaultdict(lambda: defaultdict(lambda: [[], []]))
-    for ann in ground_truth["annotations"]:
-        if ann["image_id"] in image_ids:
-            entry = objects[ann["category_id"]][ann["image_id"]]
-            entry[0].append(_xyxy(ann["bbox"]))
-            entry[1].append(bool(ann.get("difficult", ann.get("iscrowd", 0))))
-    detections: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for det in results:
-        if det["image_id"] in image_ids:
-            detections[det["category_id"]].append(det)
+    objects, detections = _by_class(ground_truth, results, image_ids)
     per_class = []
     for cat in ground_truth["categories"]:
-        gt = {
-            image_id: (np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(hard, dtype=bool))
-            for image_id, (boxes, hard) in objects[cat["id"]].items()
-        }
-        recall, precision, num_objects = _class_pr(gt, detections[cat["id"]], iou_threshold)
+        recall, precision, num_objects = _class_pr(objects[cat["id"]], detections[cat["id"]], iou_threshold)
         aps = [voc_ap(recall, precision, use_07_metric=m) if num_objects else -1.0 for m in (True, False)]
         per_class.append({"id": cat["id"], "name": cat.get("name", str(cat["id"])), "AP50_11pt": aps[0],
                           "AP50_area": aps[1], "num_objects": num_objects,
