@@ -17,7 +17,7 @@ from detection.train import main, parse_args
 from detection.voc_eval import voc_ap, voc_evaluate
 from ghost_backbones.data.synthetic import make_shapes_voc_detection
 from ghost_backbones.data.synthetic.voc_detection import VocObject, voc_annotation_xml
-from ghost_backbones.engine import ConfigError, DataError, load_config
+from ghost_backbones.engine import ConfigError, DataError, load_config, run_cli
 
 SHAPES = ["circle", "square", "triangle"]
 CATS = voc_categories(SHAPES)
@@ -203,13 +203,18 @@ TINY = [
 ]  # fmt: skip
 
 
+VOC = ["data.format=voc", "data.voc_years=[2007, 2012]", "data.voc_val_years=[2007]", "data.train_split=train",
+       "data.val_split=val", f"data.class_names={json.dumps(SHAPES)}"]  # fmt: skip
+
+
+def voc_args(root: Path, out: Path, *extra: str, opts: tuple[str, ...] = ()) -> list[str]:
+    argv = ["--data-path", str(root), "--output-dir", str(out), "--epochs", "1", "--batch-size", "4",
+            "--workers", "0", "--device", "cpu", "--min-size", "96", "--max-size", "96", *extra]  # fmt: skip
+    return [*argv, "--opts", *TINY, *VOC, *opts]
+
+
 def test_train_one_epoch_on_voc_07_plus_12(voc0712, tmp_path):
-    voc = ["data.format=voc", "data.voc_years=[2007, 2012]", "data.voc_val_years=[2007]", "data.train_split=train",
-           "data.val_split=val", f"data.class_names={json.dumps(SHAPES)}"]  # fmt: skip
-    argv = ["--data-path", str(voc0712), "--output-dir", str(tmp_path), "--epochs", "1", "--batch-size", "4",
-            "--workers", "0", "--device", "cpu", "--min-size", "96", "--max-size", "96"]  # fmt: skip
-    argv += ["--opts", *TINY, *voc]
-    metrics = main(argv)
+    metrics = main(voc_args(voc0712, tmp_path))
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["data_format"] == "voc" and saved["images"] == 2
     assert set(saved["voc"]) >= {"mAP50_11pt", "mAP50_area", "per_class"}
@@ -218,6 +223,19 @@ def test_train_one_epoch_on_voc_07_plus_12(voc0712, tmp_path):
     assert saved["voc"] == metrics["voc"]
     state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=False)
     assert state["config"]["data"]["categories"] == [{"id": i + 1, "name": n} for i, n in enumerate(SHAPES)]
+    # Evaluation only, the categories from the checkpoint: the same VOC metrics.
+    again = main(voc_args(voc0712, tmp_path / "test_only", "--test-only", "--resume", str(tmp_path / "checkpoint.pth")))
+    assert again["voc"]["mAP50_area"] == pytest.approx(metrics["voc"]["mAP50_area"], abs=1e-9)
+
+
+def test_cli_names_the_bad_voc_file(tmp_path, capsys):
+    xml = write_voc(tmp_path, [], xml="<annotation>")
+    assert (
+        run_cli(main, voc_args(tmp_path, tmp_path / "out", opts=("data.voc_years=[2007]", "data.val_split=train"))) == 2
+    )
+    assert f"error: {xml}: not a well-formed XML file" in capsys.readouterr().err
+    assert run_cli(main, voc_args(tmp_path / "nowhere", tmp_path / "out")) == 2
+    assert "error: VOCdevkit folder not found:" in capsys.readouterr().err
 
 
 def test_voc_recipe_loads():
