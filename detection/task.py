@@ -118,7 +118,7 @@ class DetectionTask(Task):
         val_ds = build_dataset(data, train=False, transforms=detection_transforms(False), categories=cat_map)
         if not any(not a["iscrowd"] for a in val_ds.coco["annotations"]):
             raise DataError(
-                f"{self._path(data.val_annotations)}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
+                f"{val_ds.annotation_file}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
                 "annotation): the AP would be 0 and best.pth chosen on nothing"
             )
         data.categories = val_ds.categories.as_categories()

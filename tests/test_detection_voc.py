@@ -229,13 +229,16 @@ def test_train_one_epoch_on_voc_07_plus_12(voc0712, tmp_path):
 
 
 def test_cli_names_the_bad_voc_file(tmp_path, capsys):
+    one_year = ("data.voc_years=[2007]", "data.val_split=train")
     xml = write_voc(tmp_path, [], xml="<annotation>")
-    assert (
-        run_cli(main, voc_args(tmp_path, tmp_path / "out", opts=("data.voc_years=[2007]", "data.val_split=train"))) == 2
-    )
+    assert run_cli(main, voc_args(tmp_path, tmp_path / "out", opts=one_year)) == 2
     assert f"error: {xml}: not a well-formed XML file" in capsys.readouterr().err
     assert run_cli(main, voc_args(tmp_path / "nowhere", tmp_path / "out")) == 2
     assert "error: VOCdevkit folder not found:" in capsys.readouterr().err
+    write_voc(tmp_path, [VocObject("circle", (1, 1, 5, 5), 0, difficult=True)])  # nothing but a difficult object
+    assert run_cli(main, voc_args(tmp_path, tmp_path / "out", opts=one_year)) == 2
+    split = tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "train.txt"
+    assert f"error: {split}: no object to evaluate on (1 image(s)" in capsys.readouterr().err
 
 
 def test_voc_recipe_loads():

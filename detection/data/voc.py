@@ -196,6 +196,8 @@ class VocDetection(Dataset):
         if not years:
             raise ValueError("years must name at least one VOC year, got []")
         self.categories = categories or voc_categories()
+        year_dirs = f"VOC{years[0]}" if len(years) == 1 else "VOC{" + ",".join(years) + "}"
+        self.annotation_file = self.image_dir / year_dirs / "ImageSets" / "Main" / f"{split}.txt"  # named in errors
         self.images: list[VocImage] = []
         for year in years:
             voc_dir = self.image_dir / f"VOC{year}"
