@@ -1,4 +1,4 @@
-"""COCO box evaluation with pycocotools (imported here only, when an evaluation runs)."""
+"""COCO box evaluation with pycocotools (imported here only, when an evaluation runs), and its PR curves' data."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .data.coco import CategoryMap
 
-__all__ = ["STAT_NAMES", "coco_evaluate", "to_coco_results"]
+__all__ = ["STAT_NAMES", "coco_evaluate", "coco_evaluation", "to_coco_results"]
 
 # The order of pycocotools' COCOeval.stats.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -48,6 +49,8 @@ def coco_evaluate(
 ) -> dict[str, Any]:
     """COCO box AP/AR of ``results`` against ``ground_truth`` on ``image_ids``, plus the AP of each category.
 
+    The metrics of :func:`coco_evaluation` (which also returns the precision-recall array the plots draw).
+
     Args:
         ground_truth: a COCO instances dict (``images``, ``annotations`` with ``iscrowd``/``area``, ``categories``).
         results: detections in the COCO results format (original category ids).
@@ -70,6 +73,33 @@ def coco_evaluate(
         >>> round(coco_evaluate(gt, det, [1], verbose=False)["bbox"]["AP"], 6)
         1.0
     """
+    return coco_evaluation(ground_truth, results, image_ids, verbose=verbose)[0]
+
+
+def coco_evaluation(
+    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: Iterable[int], *, verbose: bool = True
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """:func:`coco_evaluate`'s metrics and COCOeval's accumulated precision, for the precision-recall curves.
+
+    Args:
+        ground_truth, results, image_ids, verbose: as :func:`coco_evaluate`.
+
+    Returns:
+        ``(metrics, precision)``: ``precision`` is COCOeval's ``eval["precision"]``, ``[10 IoUs 0.50:0.95,
+        101 recall points, K categories, 4 areas, 3 max-dets]`` (-1: no ground truth), its categories in the order
+        of ``metrics["bbox"]["per_category"]``; ``None`` when there is no detection at all (nothing accumulated).
+        The array stays out of ``metrics``, which goes to ``metrics.json``.
+
+    Examples::
+
+        >>> gt = {"images": [{"id": 1, "width": 8, "height": 8}], "categories": [{"id": 3, "name": "square"}],
+        ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "area": 16,
+        ...                        "iscrowd": 0}]}
+        >>> det = [{"image_id": 1, "category_id": 3, "bbox": [1, 1, 4, 4], "score": 0.9}]
+        >>> metrics, precision = coco_evaluation(gt, det, [1], verbose=False)
+        >>> precision.shape, round(float(precision[0, :, 0, 0, -1].min()), 6)
+        ((10, 101, 1, 4, 3), 1.0)
+    """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -78,7 +108,7 @@ def coco_evaluate(
         raise ValueError("no image to evaluate: the evaluation set is empty (or every image was skipped)")
     per_category = [{"id": c["id"], "name": c.get("name", str(c["id"])), "AP": 0.0} for c in ground_truth["categories"]]
     if not results:
-        return {"bbox": {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}}
+        return {"bbox": {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}}, None
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = ground_truth
@@ -101,4 +131,5 @@ def coco_evaluate(
         entry = next(e for e in per_category if e["id"] == cat_id)
         entry["AP"] = float(valid.mean()) if valid.size else -1.0
     metrics["per_category"] = per_category
-    return {"bbox": metrics}
+    order = [evaluator.params.catIds.index(entry["id"]) for entry in per_category]
+    return {"bbox": metrics}, evaluator.eval["precision"][:, :, order]

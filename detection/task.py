@@ -5,18 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
-from ghost_backbones.engine import DataError, Task, distributed, load_trained_model, progress, read_trained_checkpoint
+from ghost_backbones.engine import (
+    DataError,
+    Task,
+    distributed,
+    load_trained_model,
+    plots,
+    progress,
+    read_trained_checkpoint,
+)
 
 from .config import DataConfig, DetectionConfig
 from .data.coco import CategoryMap, CocoDetection
 from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
 from .data.voc import VocDetection, voc_categories
-from .evaluate import coco_evaluate, to_coco_results
+from .evaluate import coco_evaluation, to_coco_results
 from .models import build_model
 from .voc_eval import voc_evaluate
 
@@ -91,6 +100,7 @@ class DetectionTask(Task):
         super().__init__(cfg)
         self.val_batch_size = cfg.data.val_batch_size
         self._datasets: tuple[Dataset, CocoDetection] | None = None
+        self._precision: np.ndarray | None = None  # the last evaluation's PR array (main process), for `plot`
 
     # ------------------------------------------------------------------ data
     def _path(self, relative: str) -> Path:
@@ -178,13 +188,24 @@ class DetectionTask(Task):
             raise DataError(f"{dataset.image_dir}: no validation image could be read ({len(dataset)} skipped)")
         metrics = None
         if distributed.is_main_process():
-            metrics = coco_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
+            metrics, self._precision = coco_evaluation(dataset.coco, [r for _, res in gathered for r in res], all_ids)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
             if self.cfg.data.format == "voc":  # "bbox": COCO-style AP over the same boxes, difficult ones as crowd
                 voc = voc_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
                 metrics.update(voc, data_format="voc")
         return distributed.all_gather_object(metrics)[0]
+
+    def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
+        """``pr_curves.png`` (per class, IoU 0.5 and 0.75; when anything was detected) and ``per_class_ap.png``."""
+        per_category = metrics["bbox"]["per_category"]
+        ap = {c["name"]: c["AP"] for c in per_category if c["AP"] >= 0}  # -1: no ground truth of the class
+        pictures = [
+            plots.plot_per_class_bars(ap, folder, name="per_class_ap", title="box AP (IoU 0.50:0.95) per class")
+        ]
+        if self._precision is not None:
+            pictures.append(plots.plot_pr_curves(self._precision, [c["name"] for c in per_category], folder))
+        return pictures
 
 
 def load_detector(weights: str | Path) -> tuple[nn.Module, CategoryMap]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -68,6 +69,10 @@ class ConfusionMatrix:
             bad = pred[(pred < 0) | (pred >= n)].unique()[:5].tolist()
             raise ValueError(f"predicted class outside [0, {n}): {bad}")
         self.mat += torch.bincount(target * n + pred, minlength=n * n).reshape(n, n)
+
+    def numpy(self) -> np.ndarray:
+        """The matrix as an int64 numpy array on the CPU (rows: ground truth, columns: prediction), for the plots."""
+        return self.mat.cpu().numpy()
 
     def reduce_from_all_processes(self) -> None:
         """Sum the matrices of all ranks (in place; no-op in a single process)."""

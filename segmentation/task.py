@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ghost_backbones.engine import Task, load_trained_model, pretrained_mean_std, progress
+from ghost_backbones.engine import Task, load_trained_model, plots, pretrained_mean_std, progress
 
 from .config import SegmentationConfig
 from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
@@ -81,6 +82,7 @@ class SegmentationTask(Task):
         super().__init__(cfg)
         self.cfg: SegmentationConfig = cfg
         self.mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        self._confmat: np.ndarray | None = None  # the last evaluation's confusion matrix, for `plot`
 
     def build_model(self) -> nn.Module:
         model = build_model(self.cfg.model)
@@ -130,7 +132,17 @@ class SegmentationTask(Task):
             logits = predict_logits(model, images.to(device), masks.shape[-2:])
             confmat.update(masks, logits.argmax(1))
         confmat.reduce_from_all_processes()
+        self._confmat = confmat.numpy()
         return confmat.compute(self.cfg.data.class_names)
+
+    def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
+        """``confusion_matrix.png`` (rows normalised, class names) and ``per_class_iou.png`` (classes present)."""
+        names = list(metrics["per_class_IoU"])
+        iou = {name: value for name, value in metrics["per_class_IoU"].items() if value is not None}
+        pictures = [plots.plot_per_class_bars(iou, folder, name="per_class_iou", title="IoU per class (%)")]
+        if self._confmat is not None:
+            pictures.append(plots.plot_confusion_matrix(self._confmat, names, folder))
+        return pictures
 
 
 def load_segmenter(weights: str | Path) -> tuple[nn.Module, SegmentationConfig]:

@@ -16,6 +16,7 @@ from ghost_backbones.engine import Task, TrainConfig, build_parser, distributed,
 class ToyModel:
     hidden: int = 32
     nan_after: int = -1  # make the loss NaN from this global step on (tests the divergence check)
+    batchnorm: bool = True  # False: no BatchNorm (batches of one image; accumulation equals a larger batch)
 
 
 @dataclass
@@ -29,7 +30,9 @@ class ToyData:
 class ToyConfig:
     model: ToyModel = field(default_factory=ToyModel)
     data: ToyData = field(default_factory=ToyData)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    # Pictures and event files off: the toy tests check the loop's files (tests/test_training_features.py turns
+    # them on).
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(plots=False, tensorboard=False))
 
 
 class ToyTask(Task):
@@ -38,7 +41,8 @@ class ToyTask(Task):
 
     def build_model(self) -> nn.Module:
         h = self.cfg.model.hidden
-        return nn.Sequential(nn.Linear(4, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, 1))
+        norm = nn.BatchNorm1d(h) if self.cfg.model.batchnorm else nn.Identity()
+        return nn.Sequential(nn.Linear(4, h), norm, nn.ReLU(), nn.Linear(h, 1))
 
     def build_datasets(self):
         g = torch.Generator().manual_seed(0)

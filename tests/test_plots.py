@@ -56,3 +56,18 @@ def test_missing_matplotlib_warns_once_and_skips(monkeypatch: pytest.MonkeyPatch
         assert plots.plot_confusion_matrix(np.eye(2), ["a", "b"], tmp_path) is None
     assert plots.plot_per_class_bars({"a": 1.0}, tmp_path, name="x", title="x") is None  # no second warning
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_curves_count_a_resumed_epoch_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Epoch 1 trained twice (killed, then resumed): the curves show the resumed try only (read deduplicated)."""
+    records = [{"type": "train", "epoch": e, "step": s, "loss": loss, "lr": 0.01}
+               for e, s, loss in ((0, 1, 4.0), (0, 2, 3.0), (1, 3, 9.0), (1, 4, 9.0))]  # fmt: skip
+    records.append({"type": "resume", "epoch": 1})
+    records += [{"type": "train", "epoch": 1, "step": s, "loss": 2.0 / s, "lr": 0.01} for s in (3, 4)]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plots.plot_training_curves(tmp_path / "log.jsonl", tmp_path, metric="mIoU")
+    line = drawn[0].axes[0].lines[0]
+    assert list(line.get_xdata()) == [1, 2, 3, 4]
+    assert list(line.get_ydata()) == [4.0, 3.0, 2.0 / 3, 0.5]

@@ -37,8 +37,9 @@ from .config import (
 )
 from .distributed import resolve_device
 from .jsonl import JsonlLogger, read_jsonl, write_json
-from .loop import ShardSampler, autocast, fit, get_metric, progress
+from .loop import fit
 from .registry import Registry
+from .runtime import ShardSampler, autocast, get_metric, progress
 from .schedule import lr_lambda
 from .task import Task
 

@@ -35,6 +35,7 @@ __all__ = [
     "describe_run",
     "load_checkpoint",
     "load_model_weights",
+    "load_run_weights",
     "load_trained_model",
     "plan_resume",
     "previous_path",
@@ -44,7 +45,8 @@ __all__ = [
 ]
 
 # The ``train`` keys a resumed run must share with its checkpoint: the optimizer and the schedule come back from the
-# checkpoint, so another value here would be logged but not used. ``epochs`` may grow (train longer).
+# checkpoint, so another value here would be logged but not used (the schedule counts optimizer steps, hence
+# ``accumulate_steps``; the EMA comes back too). ``epochs`` may grow (train longer).
 RESUMED_KEYS = (
     "optimizer",
     "lr",
@@ -58,6 +60,8 @@ RESUMED_KEYS = (
     "warmup_iters",
     "warmup_factor",
     "batch_size",
+    "accumulate_steps",
+    "ema_decay",
 )
 
 
@@ -192,6 +196,30 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, Any], path: st
     if problems:
         raise ValueError(f"{path} holds the weights of {trained_as}, which do not fit {asked}: " + "; ".join(problems))
     model.load_state_dict(state_dict)
+
+
+def load_run_weights(
+    model: nn.Module, path: str | Path, task: str, cfg: Any, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Load the weights of a checkpoint into ``model`` for a run of ``task`` (``--weights``, resume, test-only).
+
+    Args:
+        model: the freshly built model.
+        path: the checkpoint: a ``<task>.train`` one (checked to be of this task) or a plain state dict.
+        task: the run's task name.
+        cfg: the run's config (named in the error when the weights do not fit).
+        state: the checkpoint, when already read.
+
+    Returns:
+        The checkpoint read.
+    """
+    if state is None:
+        state = load_checkpoint(path)
+        if "model" in state:
+            state = read_trained_checkpoint(path, task)
+    trained_as = describe_run(state["config"]) if "config" in state else "another model"
+    load_model_weights(model, state.get("model", state), path, trained_as, describe_run(cfg))
+    return state
 
 
 def read_trained_checkpoint(path: str | Path, task: str) -> dict[str, Any]:

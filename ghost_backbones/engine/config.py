@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from ..errors import ConfigError
+from .coerce import coerce
 
 __all__ = [
     "BackboneConfig",
@@ -122,9 +122,9 @@ class TrainConfig:
     """Options of the shared training loop (`ghost_backbones.engine.fit`), identical for every task.
 
     Args:
-        output_dir: folder for ``checkpoint.pth``, ``best.pth``, ``log.jsonl`` and ``metrics.json``.
+        output_dir: folder for ``checkpoint.pth``, ``best.pth``, ``log.jsonl``, ``metrics.json``, ``plots/``, ``tb/``.
         epochs: number of training epochs.
-        batch_size: images per process and iteration.
+        batch_size: images per process and batch (see ``accumulate_steps``).
         workers: data-loading worker processes per training process.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: mixed precision (float16 + GradScaler on CUDA, bfloat16 autocast on CPU).
@@ -135,11 +135,11 @@ class TrainConfig:
         weight_decay: L2 weight decay for weights; see ``norm_weight_decay``.
         norm_weight_decay: weight decay for normalisation and bias parameters (``None``: same as weights).
         lr_scheduler: ``"multistep"`` (``lr_steps`` in epochs, times ``lr_gamma``), ``"cosine"`` or ``"poly"``
-            (``(1 - it / total) ** poly_power``); all are stepped every iteration.
+            (``(1 - it / total) ** poly_power``); all are stepped every optimizer step.
         lr_steps: epochs at which ``multistep`` multiplies the rate by ``lr_gamma``.
         lr_gamma: multistep factor.
         poly_power: exponent of the ``poly`` schedule.
-        warmup_iters: iterations of linear warmup from ``warmup_factor * lr`` to ``lr`` (0 disables).
+        warmup_iters: optimizer steps of linear warmup from ``warmup_factor * lr`` to ``lr`` (0 disables).
         warmup_factor: starting fraction of the warmup.
         clip_grad_norm: clip the global gradient norm to this value (0 disables).
         eval_every: evaluate every N epochs (and always after the last one).
@@ -147,7 +147,33 @@ class TrainConfig:
         resume: checkpoint to resume from (model, optimizer, scheduler, scaler, epoch), or ``""``.
         weights: checkpoint whose model weights initialise the model (fine-tuning, ``test_only``), or ``""``.
         test_only: only evaluate (with ``resume`` or ``weights``) and write ``metrics.json``.
-        sync_bn: convert BatchNorm to SyncBatchNorm in distributed runs.
+        sync_bn: convert every BatchNorm to SyncBatchNorm when the run is distributed (``torchrun`` with more than
+            one process, on CUDA), so batch statistics come from the global batch; a single process keeps BatchNorm.
+        ema_decay: keep an exponential moving average of the weights and BatchNorm buffers (timm's ``ModelEmaV3``,
+            with its decay warmup: ``min(ema_decay, 1 - step ** (-2/3))``), updated after every optimizer
+            step; evaluation, ``best.pth`` and the ``model`` weights of every checkpoint are then the EMA's (the
+            training weights are kept as ``train_model`` for resuming). ``0`` turns it off; ``0.9998`` is usual.
+        accumulate_steps: gradient accumulation: sum the gradients of this many batches (each loss scaled by
+            ``1 / accumulate_steps``) before one optimizer step; clipping applies to the summed gradient, DDP
+            synchronises only the last batch of each step; a shorter last group of an epoch averages its own
+            batches. The schedule, ``warmup_iters`` and the EMA count optimizer steps. The effective batch is
+            ``batch_size x accumulate_steps x processes`` (logged). ``1`` turns it off.
+        early_stop_patience: stop training when ``best_metric`` has not improved for this many evaluations in a
+            row (an ``early_stop`` record in ``log.jsonl`` and one line say so); ``0`` turns it off.
+        grad_checkpointing: call ``set_grad_checkpointing(True)`` on every module of the model that has it (the
+            GhostNet backbones, timm's feature wrappers): less activation memory, more compute, same gradients.
+        tensorboard: write TensorBoard event files in ``OUT/tb/`` (losses, lr, every numeric metric, the task's
+            pictures) when ``tensorboard`` is installed; without it one note says so and training goes on.
+        plots: after each evaluation draw ``OUT/plots/``: ``training_curves.png`` (losses, lr, the metric) and the
+            task's pictures (detection: PR curves, per-class AP; segmentation: confusion matrix, per-class IoU).
+            Needs matplotlib (without it one warning); a picture that fails is a warning, never a failed run.
+
+    Examples::
+
+        >>> TrainConfig(ema_decay=1.0)
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: train.ema_decay must be in [0, 1) (0 turns the EMA off), got 1.0
     """
 
     output_dir: str = "runs/default"
@@ -175,16 +201,28 @@ class TrainConfig:
     weights: str = ""
     test_only: bool = False
     sync_bn: bool = False
+    ema_decay: float = 0.0
+    accumulate_steps: int = 1
+    early_stop_patience: int = 0
+    grad_checkpointing: bool = False
+    tensorboard: bool = True
+    plots: bool = True
 
     def __post_init__(self) -> None:
         check_choices(self, "train")
-        for name in ("epochs", "batch_size", "eval_every", "log_every"):
+        for name in ("epochs", "batch_size", "eval_every", "log_every", "accumulate_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0 or self.warmup_iters < 0:
             raise ConfigError(f"train.workers and train.warmup_iters must be >= 0: {self.workers}, {self.warmup_iters}")
         if not math.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"train.lr must be a finite number > 0, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:  # also refuses NaN
+            raise ConfigError(f"train.ema_decay must be in [0, 1) (0 turns the EMA off), got {self.ema_decay}")
+        if self.early_stop_patience < 0:
+            raise ConfigError(
+                f"train.early_stop_patience must be >= 0 (0 turns early stopping off), got {self.early_stop_patience}"
+            )
 
 
 def valid_keys(cls: type, prefix: str = "") -> list[str]:
@@ -198,76 +236,6 @@ def valid_keys(cls: type, prefix: str = "") -> list[str]:
         else:
             keys.append(f"{prefix}{f.name}")
     return keys
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (converting the few safe cases), or raise ConfigError."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
-    if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{key} must be one of {list(typing.get_args(tp))}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool) and origin is list:
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} expects a list, got {value!r}")
-        args = typing.get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise ConfigError(f"{key} expects {len(args)} values, got {list(value)!r}")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
-        item = args[0] if args else Any
-        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key} expects a mapping, got {value!r}")
-        return dict(value)
-    return _coerce_scalar(value, tp, key)
-
-
-def _coerce_scalar(value: Any, tp: Any, key: str) -> Any:
-    """`_coerce` for ``bool``, ``int``, ``float`` and ``str`` (other annotations pass the value through)."""
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} expects true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key} expects an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML 1.1 reads "1e-4" as a string
-            except ValueError:
-                pass
-        raise ConfigError(f"{key} expects a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key} expects a string, got {value!r}")
-    return value
 
 
 def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) -> T:
@@ -292,7 +260,7 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) ->
                 raise ConfigError(f"{source}: section '{prefix}{name}' must be a mapping, got {value!r}")
             kwargs[name] = _build(tp, _merge(base, value or {}), f"{prefix}{name}.", source)
         else:
-            kwargs[name] = _coerce(value, tp, f"{source}: {prefix}{name}")
+            kwargs[name] = coerce(value, tp, f"{source}: {prefix}{name}")
     # Sections not mentioned keep their defaults.
     return cls(**kwargs)
 

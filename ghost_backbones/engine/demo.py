@@ -174,7 +174,7 @@ def _print_summary(
     print(f"\n{runs['ours']['arch']} and its baselines from scratch on {num_train} synthetic images ({recipe.name}):")
     print(format_table(rows, [("run", "run", ""), ("arch", "model.arch", ""), ("metric", spec.metric, ".3f"),
                               ("s", "train s", ".0f")]))  # fmt: skip
-    print(f"runs:        {out / 'runs'} (best.pth, checkpoint.pth, log.jsonl, metrics.json per run)")
+    print(f"runs:        {out / 'runs'} (best.pth, checkpoint.pth, log.jsonl, metrics.json, plots/, tb/ per run)")
     print(f"predictions: {out / 'predictions'} ({drawn} drawn images)")
     print(f"comparison:  {out / 'comparison.json'}")
     print(f"data:        {root} (real on-disk format; train on it with --data-path {root})")

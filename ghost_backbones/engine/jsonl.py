@@ -1,7 +1,7 @@
 """Append-only JSON-lines metric log (``OUT/log.jsonl``), one object per line, written by the main process.
 
-A resumed run appends a ``{"type": "resume", "epoch": E, ...}`` record: the ``train`` / ``epoch`` / ``eval``
-records of epochs ``>= E`` written before it (an interrupted epoch) are superseded by the resumed run's.
+A resumed run appends a ``{"type": "resume", "epoch": E, ...}`` record: the ``train`` / ``epoch`` / ``eval`` /
+``early_stop`` records of epochs ``>= E`` written before it (an interrupted epoch) are superseded by the resumed run's.
 ``read_jsonl(path, deduplicate=True)`` (or :func:`drop_superseded`) gives the view that counts each iteration once.
 
 Examples::
@@ -25,7 +25,7 @@ from typing import Any
 __all__ = ["JsonlLogger", "count_superseded", "drop_superseded", "read_jsonl", "write_json"]
 
 # Records that belong to one epoch of training: a resume from epoch E replaces those of epochs >= E.
-_PER_EPOCH = ("train", "epoch", "eval")
+_PER_EPOCH = ("train", "epoch", "eval", "early_stop")
 
 
 def _clean(value: Any) -> Any:
@@ -70,7 +70,8 @@ def read_jsonl(path: str | Path, *, deduplicate: bool = False) -> list[dict[str,
 
 
 def drop_superseded(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``records`` without the ``train`` / ``epoch`` / ``eval`` records a later ``resume`` record supersedes.
+    """``records`` without the per-epoch records (``train``, ``epoch``, ``eval``, ``early_stop``) a later ``resume``
+    record supersedes.
 
     A run killed in epoch E and resumed from the checkpoint of epoch E - 1 trains epoch E again: its first
     records stay in the log, marked superseded by ``{"type": "resume", "epoch": E}``.

@@ -1,114 +1,53 @@
 """The shared train / evaluate loop: `fit(task)` runs a whole recipe for any `Task`.
 
-It handles, once for every task: torchrun/DDP setup, seeding, optimizer and per-iteration schedule with warmup,
-AMP, gradient clipping, non-finite loss detection, tqdm progress, ``OUT/log.jsonl``, evaluation every N epochs with
-``OUT/metrics.json``, atomic ``OUT/checkpoint.pth`` every epoch (the one before kept as ``checkpoint_prev.pth``)
-plus ``OUT/best.pth``, ``resume`` and ``test_only``.
+It handles, once for every task: torchrun/DDP setup (``sync_bn``), seeding, optimizer and per-step schedule with
+warmup, gradient accumulation, AMP, gradient clipping, an EMA of the weights, gradient checkpointing, non-finite
+loss detection, tqdm progress and one summary line per epoch, ``OUT/log.jsonl``, TensorBoard in ``OUT/tb``,
+evaluation every N epochs with ``OUT/metrics.json`` and pictures in ``OUT/plots``, early stopping, atomic
+``OUT/checkpoint.pth`` every epoch (the one before kept as ``checkpoint_prev.pth``) plus ``OUT/best.pth``,
+``resume`` and ``test_only``.
 
 Nothing a finished run wrote is overwritten: ``OUT`` is checked before the data and model are built (a file, not
 writable, or already holding a run that this one does not resume are errors); ``test_only`` writes
-``metrics_test.json`` next to a run's ``metrics.json``; a resumed run must keep its checkpoint's optimizer and
-schedule (``train.epochs`` may grow) and marks its place in ``log.jsonl`` with a ``resume`` record.
+``metrics_test.json`` (and ``plots_test/``) next to a run's ``metrics.json``; a resumed run must keep its
+checkpoint's optimizer and schedule (``train.epochs`` may grow) and marks its place in ``log.jsonl`` with a
+``resume`` record.
 
 Examples::
 
     >>> metrics = fit(SegmentationTask(cfg))  # doctest: +SKIP
     >>> sorted(p.name for p in Path(cfg.train.output_dir).iterdir())  # doctest: +SKIP
-    ['best.pth', 'checkpoint.pth', 'log.jsonl', 'metrics.json']
+    ['best.pth', 'checkpoint.pth', 'log.jsonl', 'metrics.json', 'plots', 'tb']
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from tqdm import tqdm
 
-from ..errors import ConfigError, DataError, NonFiniteLossError
+from ..errors import ConfigError
 from . import distributed as du
-from .checkpoint import (
-    describe_run,
-    load_checkpoint,
-    load_model_weights,
-    plan_resume,
-    read_trained_checkpoint,
-    save_checkpoint,
-)
+from .checkpoint import load_run_weights, plan_resume, save_checkpoint
 from .config import TrainConfig, config_to_dict
+from .console import epoch_line, start_line
+from .ema import create_ema, load_weights_state, weights_state
 from .jsonl import JsonlLogger, count_superseded, write_json
+from .optim import accumulation_plan, build_optimizer, optimizer_steps
 from .outputs import evaluation_path, prepare_output_dir
-from .schedule import lr_lambda
+from .plots import draw_safely, plot_training_curves
+from .prepare import convert_sync_batchnorm, enable_grad_checkpointing
+from .runtime import ShardSampler, autocast, build_loaders, checked_losses, get_metric, progress, seed_all
 from .task import Task
+from .tensorboard import TensorBoard
 
 __all__ = ["fit", "progress", "ShardSampler", "get_metric", "autocast"]
-
-
-class ShardSampler(Sampler[int]):
-    """Rank ``r`` of ``n`` gets indices ``r, r + n, ...``: every sample exactly once overall (no padding)."""
-
-    def __init__(self, dataset: Dataset, rank: int = 0, world_size: int = 1) -> None:
-        self.indices = list(range(rank, len(dataset), world_size))  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def progress(iterable: Iterable, desc: str = "", total: int | None = None, **kwargs: Any) -> tqdm:
-    """tqdm shown by the main process only (other ranks iterate silently)."""
-    return tqdm(iterable, desc=desc, total=total, disable=not du.is_main_process(), dynamic_ncols=True, **kwargs)
-
-
-def get_metric(metrics: dict[str, Any], path: str) -> float:
-    """``get_metric({"bbox": {"AP": 0.3}}, "bbox.AP") -> 0.3``; a missing key is a clear error."""
-    node: Any = metrics
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(f"metric {path!r} not in evaluation results (keys: {sorted(metrics)})")
-        node = node[part]
-    return float(node)
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """Mixed precision: float16 on CUDA, bfloat16 on CPU; a no-op when disabled."""
-    if not enabled:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _worker_init(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def _default_param_groups(model: nn.Module, weight_decay: float, norm_weight_decay: float | None) -> list[dict]:
-    if norm_weight_decay is None:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": norm_weight_decay}]
 
 
 class _Runner:
@@ -122,13 +61,17 @@ class _Runner:
         if self.main:
             prepare_output_dir(self.out, flag="train.output_dir (--output-dir)")
         self.log = JsonlLogger(self.out / "log.jsonl", enabled=self.main)
+        self.tb = TensorBoard(self.out / "tb", enabled=False)
         self.ckpt_path = self.out / "checkpoint.pth"
         self.best_path = self.out / "best.pth"
         self.best: float | None = None
+        self.stale_evals = 0  # evaluations since the best one (early stopping)
+        self.epoch_seconds: list[float] = []
         self.last_good: str = "none written yet"
         self.weights_epoch = -1
         self.resume_path: Path | None = None
         self.resume_state: dict[str, Any] | None = None
+        self.ema: Any = None
 
     def note(self, message: str) -> None:
         """One line on stderr from the main process: what the run decided (resume, where results went)."""
@@ -138,15 +81,21 @@ class _Runner:
     # ----------------------------------------------------------------- setup
     def _build(self) -> None:
         cfg, env = self.cfg, self.env
-        _seed_all(cfg.seed + env.rank)
+        seed_all(cfg.seed + env.rank)
         if cfg.test_only and not (cfg.weights or cfg.resume):
             raise ConfigError("--test-only needs the weights to evaluate: pass --weights CKPT or --resume CKPT")
         model = self.task.build_model()
         if cfg.weights:
-            self._load_weights(model, cfg.weights)
+            self.weights_epoch = int(
+                load_run_weights(model, cfg.weights, self.task.name, self.task.cfg).get("epoch", -1)
+            )
         model.to(self.device)
-        if env.distributed and cfg.sync_bn:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if cfg.sync_bn:
+            model = convert_sync_batchnorm(model, distributed=env.distributed, device=self.device)
+        if cfg.grad_checkpointing:
+            enabled = enable_grad_checkpointing(model)
+            where = f"on in {[name or type(model).__name__ for name in enabled]}" if enabled else "no module has it"
+            self.note(f"train.grad_checkpointing: {where}")
         self.model = model
         self.ddp = (
             nn.parallel.DistributedDataParallel(
@@ -157,72 +106,16 @@ class _Runner:
             if env.distributed
             else model
         )
-        train_ds, val_ds = self.task.build_datasets()
-        if len(val_ds) == 0:
-            raise DataError("the validation set is empty: nothing to evaluate or to choose best.pth on")
-        self.val_loader = DataLoader(
-            val_ds,
-            batch_size=self.task.val_batch_size,
-            sampler=ShardSampler(val_ds, env.rank, env.world_size),
-            num_workers=cfg.workers,
-            collate_fn=self.task.collate_fn,
-            worker_init_fn=_worker_init,
-        )
+        self.val_loader, loaders = build_loaders(self.task, env)
         if cfg.test_only:
             return
-        if len(train_ds) == 0:
-            raise ConfigError("the training set is empty: check data paths and split files")
-        self.train_sampler = DistributedSampler(
-            train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=cfg.seed
-        )
-        self.train_loader = DataLoader(
-            train_ds,
-            batch_sampler=self.task.train_batch_sampler(train_ds, self.train_sampler, cfg.batch_size),
-            num_workers=cfg.workers,
-            collate_fn=self.task.collate_fn,
-            worker_init_fn=_worker_init,
-            pin_memory=self.device.type == "cuda",
-        )
+        self.train_sampler, self.train_loader = loaders
         self.iters_per_epoch = len(self.train_loader)
-        if self.iters_per_epoch == 0:
-            raise ConfigError(f"no training batch: {len(train_ds)} images for batch size {cfg.batch_size}")
-        self._build_optimizer(model)
-
-    def _build_optimizer(self, model: nn.Module) -> None:
-        """Optimizer, per-iteration schedule and gradient scaler of the training run."""
-        cfg = self.cfg
-        groups = self.task.param_groups(model) or _default_param_groups(model, cfg.weight_decay, cfg.norm_weight_decay)
-        if cfg.optimizer == "sgd":
-            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-            )
-        else:
-            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lr_lambda(
-                cfg.lr_scheduler,
-                total_iters=cfg.epochs * self.iters_per_epoch,
-                iters_per_epoch=self.iters_per_epoch,
-                steps=cfg.lr_steps,
-                gamma=cfg.lr_gamma,
-                power=cfg.poly_power,
-                warmup_iters=cfg.warmup_iters,
-                warmup_factor=cfg.warmup_factor,
-            ),
+        self.ema = create_ema(model, cfg.ema_decay)  # of the unwrapped model, after SyncBN and --weights
+        self.steps_per_epoch = optimizer_steps(self.iters_per_epoch, cfg.accumulate_steps)
+        self.optimizer, self.scheduler, self.scaler = build_optimizer(
+            model, cfg, self.task.param_groups(model), steps_per_epoch=self.steps_per_epoch, device=self.device
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
-
-    def _load_weights(self, model: nn.Module, path: str | Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Load a checkpoint's weights into ``model``: one clear error for another task, architecture or width."""
-        if state is None:  # --weights: a trained checkpoint (checked to be of this task) or a plain state dict
-            state = load_checkpoint(path)
-            if "model" in state:
-                state = read_trained_checkpoint(path, self.task.name)
-        trained_as = describe_run(state["config"]) if "config" in state else "another model"
-        load_model_weights(model, state.get("model", state), path, trained_as, describe_run(self.task.cfg))
-        self.weights_epoch = int(state.get("epoch", -1))
-        return state
 
     def _plan(self) -> None:
         """Decide what this run starts from and check it against ``OUT``, before anything is built."""
@@ -231,18 +124,22 @@ class _Runner:
             self.note(f"--resume auto: no checkpoint in {self.out}, starting from scratch")
 
     def _resume(self) -> int:
-        """Load the planned checkpoint (model, optimizer, schedule); the first epoch to train."""
+        """Load the planned checkpoint (model, EMA, optimizer, schedule); the first epoch to train."""
         state, path = self.resume_state, self.resume_path
         if state is None or path is None:
             return 0
-        self._load_weights(self.model, path, state)
+        load_run_weights(self.model, path, self.task.name, self.task.cfg, state)  # with an EMA: its weights
         epoch = int(state.get("epoch", -1))
         if self.cfg.test_only:
             return epoch + 1
+        ema_note = load_weights_state(self.model, self.ema, state)
+        if ema_note:
+            self.note(ema_note)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.best = state.get("best")
+        self.stale_evals = int(state.get("stale_evals", 0))
         self.last_good = f"{path} (epoch {epoch + 1})"
         saved_epochs = state["config"].get("train", {}).get("epochs", self.cfg.epochs)
         longer = ""
@@ -257,91 +154,181 @@ class _Runner:
     def _finished(self) -> dict[str, Any] | None:
         """The saved metrics when the resumed checkpoint already ends the run (nothing left to train), else None."""
         state = self.resume_state
-        if self.cfg.test_only or state is None or int(state.get("epoch", -1)) + 1 < self.cfg.epochs:
+        if self.cfg.test_only or state is None:
             return None
-        self.note(
-            f"{self.resume_path} ends the run (epoch {int(state['epoch']) + 1} of {self.cfg.epochs}): nothing to "
-            "train; raise --epochs to train longer"
-        )
+        epoch, stale = int(state.get("epoch", -1)), int(state.get("stale_evals", 0))
+        stopped = 0 < self.cfg.early_stop_patience <= stale
+        if not stopped and epoch + 1 < self.cfg.epochs:
+            return None
+        why, longer = (
+            (f"stopped early, no better {self.task.best_metric} for {stale} evaluations", "raise "
+             "train.early_stop_patience (0: off) to train on") if stopped else ("ends the run", "raise --epochs to "
+             "train longer")
+        )  # fmt: skip
+        self.note(f"{self.resume_path} {why} (epoch {epoch + 1} of {self.cfg.epochs}): nothing to train; {longer}")
         return state.get("metrics") or {}
 
     # ------------------------------------------------------------ main work
     def _state(self, epoch: int, metrics: dict[str, Any] | None) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(),
+            **weights_state(self.model, self.ema, self.scheduler.last_epoch),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": epoch,
             "best": self.best,
+            "stale_evals": self.stale_evals,
             "metrics": metrics,
             "config": config_to_dict(self.task.cfg),
             "task": self.task.name,
         }
 
     def evaluate(self, epoch: int) -> dict[str, Any]:
-        self.model.eval()
+        """Evaluate the EMA of the weights when there is one, else the model; write metrics, TensorBoard, plots."""
+        model = self.ema.module if self.ema is not None else self.model
+        model.eval()
         if self.env.distributed:
             # BatchNorm statistics drift apart per rank after the last training forward: every rank evaluates
             # with rank 0's buffers, the ones saved in the checkpoint.
-            for buffer in self.model.buffers():
+            for buffer in model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
         with torch.no_grad(), autocast(self.device, self.cfg.amp):
-            metrics = self.task.evaluate(self.model, self.val_loader, self.device)
+            metrics = self.task.evaluate(model, self.val_loader, self.device)
         if self.main:
-            self._write_metrics(metrics, epoch)
+            folder = self._write_metrics(metrics, epoch)
+            self._plots(metrics, folder)
         return metrics
 
-    def _write_metrics(self, metrics: dict[str, Any], epoch: int) -> None:
+    def _write_metrics(self, metrics: dict[str, Any], epoch: int) -> Path:
+        """Write ``metrics.json`` and the ``eval`` record (``test`` with ``test_only``); the plots' folder."""
         if not self.cfg.test_only:
             write_json(self.out / "metrics.json", {**metrics, "epoch": epoch})
             self.log.write({"type": "eval", "epoch": epoch, **metrics})
-            return
+            self.tb.scalars(metrics, self.scheduler.last_epoch)
+            return self.out / "plots"
         path = write_json(evaluation_path(self.out), {**metrics, "epoch": epoch})
         self.log.write({"type": "test", "epoch": epoch, "file": path.name, **metrics})
         kept = " (the run's metrics.json is kept)" if path.name != "metrics.json" else ""
         self.note(f"--test-only: evaluation written to {path}{kept}")
+        return self.out / path.stem.replace("metrics", "plots")  # plots, plots_test, plots_test_2 ...
+
+    def _plots(self, metrics: dict[str, Any], folder: Path) -> None:
+        """The training curves and the task's pictures of this evaluation (the latter also to TensorBoard)."""
+        if not self.cfg.plots:
+            return
+        if not self.cfg.test_only:
+            draw_safely(plot_training_curves, self.log.path, folder, metric=self.task.best_metric)
+        pictures = draw_safely(self.task.plot, metrics, folder) or []
+        if not self.cfg.test_only:
+            self.tb.images(pictures, self.scheduler.last_epoch)
+
+    def _train_step(self, batch: Any, epoch: int, i: int, divisor: int, step: bool) -> dict[str, float]:
+        """Forward and backward one batch (loss / ``divisor``), then an optimizer step when ``step``."""
+        # DDP all-reduces the gradients of the last batch of an accumulation only.
+        sync = self.ddp.no_sync() if self.env.distributed and not step else contextlib.nullcontext()
+        with sync:
+            with autocast(self.device, self.cfg.amp):
+                losses = self.task.training_step(self.ddp, batch, self.device)
+            record = checked_losses(losses, self.env.world_size, epoch, i, self.iters_per_epoch, self.last_good)
+            self.scaler.scale(sum(losses.values()) / divisor).backward()
+        if step:
+            if self.cfg.clip_grad_norm > 0:  # on the accumulated gradient
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.model, step=self.scheduler.last_epoch)
+        return record
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
         self.train_sampler.set_epoch(epoch)
         # Per-epoch seeds make augmentation identical whether or not the run was resumed.
-        _seed_all(cfg.seed + 1000 * (epoch + 1) + self.env.rank)
+        seed_all(cfg.seed + 1000 * (epoch + 1) + self.env.rank)
         sums: dict[str, float] = {}
-        count = 0
+        plan = accumulation_plan(self.iters_per_epoch, cfg.accumulate_steps)
+        self.optimizer.zero_grad(set_to_none=True)
         bar = progress(self.train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", total=self.iters_per_epoch)
         for i, batch in enumerate(bar):
-            global_it = epoch * self.iters_per_epoch + i
-            with autocast(self.device, cfg.amp):
-                losses = self.task.training_step(self.ddp, batch, self.device)
-            loss = sum(losses.values())
-            values = torch.stack([loss.detach().float()] + [v.detach().float() for v in losses.values()])
-            values = du.all_reduce_tensor(values) / self.env.world_size
-            if not bool(torch.isfinite(values).all()):
-                named = {k: float(v) for k, v in zip(losses, values[1:].tolist())}
-                raise NonFiniteLossError(
-                    f"non-finite loss {float(values[0])} at epoch {epoch + 1}, iteration {i + 1} "
-                    f"(global iteration {global_it + 1}); losses: {named}. Last good checkpoint: {self.last_good}. "
-                    "Lower --lr, raise train.warmup_iters or set train.clip_grad_norm, then --resume from it."
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.clip_grad_norm > 0:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            record = {"loss": float(values[0]), **{k: float(v) for k, v in zip(losses, values[1:].tolist())}}
+            record = self._train_step(batch, epoch, i, *plan[i])
             for k, v in record.items():
                 sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            lr = self.optimizer.param_groups[0]["lr"]
+            lr, step = self.optimizer.param_groups[0]["lr"], self.scheduler.last_epoch
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}")
             if (i + 1) % cfg.log_every == 0 or i + 1 == self.iters_per_epoch:
-                self.log.write({"type": "train", "epoch": epoch, "iter": i + 1, "lr": lr, **record})
-        return {k: v / max(count, 1) for k, v in sums.items()}
+                self.log.write({"type": "train", "epoch": epoch, "iter": i + 1, "step": step, "lr": lr, **record})
+                self.tb.scalars({**record, "lr": lr}, step, prefix="train/")
+        return {k: v / max(self.iters_per_epoch, 1) for k, v in sums.items()}
+
+    def _track_best(self, epoch: int, metrics: dict[str, Any]) -> None:
+        """Keep ``best.pth`` on a new best ``best_metric``; count the evaluations since the best one."""
+        score = get_metric(metrics, self.task.best_metric)
+        if self.best is None or (math.isfinite(score) and score > self.best):
+            self.best, self.stale_evals = score, 0
+            if self.main:
+                save_checkpoint(self.best_path, self._state(epoch, metrics))
+        else:
+            self.stale_evals += 1
+
+    def _early_stop(self, epoch: int) -> bool:
+        """Whether ``train.early_stop_patience`` ends the run after ``epoch`` (said in one line and the log)."""
+        patience = self.cfg.early_stop_patience
+        if patience == 0 or self.stale_evals < patience or epoch + 1 >= self.cfg.epochs:
+            return False
+        metric = self.task.best_metric
+        self.log.write(
+            {"type": "early_stop", "epoch": epoch, "metric": metric, "best": self.best, "patience": patience,
+             "evaluations_without_improvement": self.stale_evals}
+        )  # fmt: skip
+        self.note(
+            f"early stop after epoch {epoch + 1} of {self.cfg.epochs}: {metric} has not improved on its best "
+            f"{self.best:.4f} for {self.stale_evals} evaluations (train.early_stop_patience={patience})"
+        )
+        return True
+
+    def _start(self, start_epoch: int) -> None:
+        """The ``resume`` and ``start`` records, the TensorBoard writer, the effective batch line."""
+        cfg = self.cfg
+        if self.resume_path is not None and self.main:  # the records of epochs >= start_epoch before it are superseded
+            resume = {"type": "resume", "epoch": start_epoch, "checkpoint": str(self.resume_path)}
+            self.log.write({**resume, "superseded": count_superseded(self.log.path, start_epoch)})
+        self.effective_batch = cfg.batch_size * cfg.accumulate_steps * self.env.world_size
+        self.log.write(
+            {
+                "type": "start",
+                "epoch": start_epoch,
+                "world_size": self.env.world_size,
+                "device": str(self.device),
+                "iters_per_epoch": self.iters_per_epoch,
+                "steps_per_epoch": self.steps_per_epoch,
+                "effective_batch": self.effective_batch,
+                "params": sum(p.numel() for p in self.model.parameters()),
+                "config": config_to_dict(self.task.cfg),
+            }
+        )
+        purge = start_epoch * self.steps_per_epoch + 1 if self.resume_path is not None else None  # after the ckpt
+        self.tb = TensorBoard(self.out / "tb", enabled=self.main and cfg.tensorboard, purge_step=purge, note=self.note)
+        self.note(start_line(cfg, self.env.world_size, self.steps_per_epoch))
+
+    def _end_epoch(self, epoch: int, averages: dict[str, float], metrics: dict[str, Any] | None, t0: float) -> None:
+        """The console line of the epoch (losses, metric, time, ETA); TensorBoard's epoch means."""
+        self.epoch_seconds.append(time.time() - t0)
+        self.tb.scalars(averages, self.scheduler.last_epoch, prefix="epoch/")
+        self.tb.flush()
+        if not self.main:
+            return
+        metric = None
+        if metrics is not None:
+            name = self.task.best_metric + (" (EMA)" if self.ema is not None else "")
+            metric = (name, get_metric(metrics, self.task.best_metric), self.best)
+        eta = sum(self.epoch_seconds) / len(self.epoch_seconds) * (self.cfg.epochs - epoch - 1)
+        lr = self.optimizer.param_groups[0]["lr"]
+        print(epoch_line(epoch, self.cfg.epochs, averages, lr=lr, metric=metric, seconds=self.epoch_seconds[-1],
+                         eta_s=eta), flush=True)  # fmt: skip
 
     def run(self) -> dict[str, Any]:
         self._plan()
@@ -352,39 +339,32 @@ class _Runner:
         start_epoch = self._resume()
         if self.cfg.test_only:
             return self.evaluate(start_epoch - 1 if self.resume_path else self.weights_epoch)
-        if self.resume_path is not None and self.main:  # the records of epochs >= start_epoch before it are superseded
-            resume = {"type": "resume", "epoch": start_epoch, "checkpoint": str(self.resume_path)}
-            self.log.write({**resume, "superseded": count_superseded(self.log.path, start_epoch)})
-        self.log.write(
-            {
-                "type": "start",
-                "epoch": start_epoch,
-                "world_size": self.env.world_size,
-                "device": str(self.device),
-                "iters_per_epoch": self.iters_per_epoch,
-                "params": sum(p.numel() for p in self.model.parameters()),
-                "config": config_to_dict(self.task.cfg),
-            }
-        )
+        self._start(start_epoch)
         metrics: dict[str, Any] = {}
         for epoch in range(start_epoch, self.cfg.epochs):
             t0 = time.time()
             averages = self.train_one_epoch(epoch)
-            self.log.write({"type": "epoch", "epoch": epoch, "seconds": round(time.time() - t0, 2), **averages})
+            seconds = round(time.time() - t0, 2)
+            self.log.write(
+                {"type": "epoch", "epoch": epoch, "seconds": seconds, "effective_batch": self.effective_batch,
+                 **averages}
+            )  # fmt: skip
             last = epoch + 1 == self.cfg.epochs
             evaluated = (epoch + 1) % self.cfg.eval_every == 0 or last
             if evaluated:
                 metrics = self.evaluate(epoch)
-                if self.main:
-                    score = get_metric(metrics, self.task.best_metric)
-                    if self.best is None or (math.isfinite(score) and score > self.best):
-                        self.best = score
-                        save_checkpoint(self.best_path, self._state(epoch, metrics))
+                self._track_best(epoch, metrics)
             if self.main:
                 save_checkpoint(self.ckpt_path, self._state(epoch, metrics if evaluated else None), keep_previous=True)
             self.last_good = f"{self.ckpt_path} (epoch {epoch + 1})"
+            self._end_epoch(epoch, averages, metrics if evaluated else None, t0)
             du.barrier()
+            if evaluated and self._early_stop(epoch):
+                break
         return metrics
+
+    def close(self) -> None:
+        self.tb.close()
 
 
 def fit(task: Task) -> dict[str, Any]:
@@ -393,7 +373,11 @@ def fit(task: Task) -> dict[str, Any]:
     Launch under ``torchrun --nproc_per_node N`` for DDP (gloo on CPU, nccl on CUDA).
     """
     env = du.init_distributed(task.cfg.train.device)
+    runner = None
     try:
-        return _Runner(task, env).run()
+        runner = _Runner(task, env)
+        return runner.run()
     finally:
+        if runner is not None:
+            runner.close()
         du.cleanup()

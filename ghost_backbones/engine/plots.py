@@ -5,6 +5,7 @@
 * :func:`plot_pr_curves` and :func:`plot_per_class_bars`: detection's precision-recall curves per class (from the
   COCOeval accumulation) and per-class AP; segmentation's per-class IoU.
 * :func:`plot_confusion_matrix`: segmentation's row-normalised confusion matrix with the class names on the axes.
+* :func:`draw_safely`: how the training loop calls them (and a task's `Task.plot`): a failing picture is a warning.
 
 No display is needed (the ``Agg`` backend). Without matplotlib, :func:`matplotlib_or_none` says once how to install
 it and the plots are skipped; training never fails for want of a picture.
@@ -23,15 +24,17 @@ Examples::
 
 from __future__ import annotations
 
-import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .jsonl import read_jsonl
+
 __all__ = [
+    "draw_safely",
     "matplotlib_or_none",
     "plot_confusion_matrix",
     "plot_per_class_bars",
@@ -61,6 +64,27 @@ def matplotlib_or_none() -> Any:
     return plt
 
 
+def draw_safely(draw: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``draw(*args, **kwargs)``, or ``None`` with a warning when it raises: a picture never fails a training run.
+
+    Examples::
+
+        >>> def broken_plot(folder):
+        ...     raise OSError("disk full")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     draw_safely(broken_plot, "plots")
+        >>> str(caught[0].message)
+        'plots skipped: broken_plot failed (OSError: disk full); training goes on'
+    """
+    try:
+        return draw(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - any failure of a picture is reported and skipped
+        name = getattr(draw, "__qualname__", repr(draw))
+        warnings.warn(f"plots skipped: {name} failed ({type(e).__name__}: {e}); training goes on", stacklevel=2)
+        return None
+
+
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -75,7 +99,8 @@ def plot_training_curves(log_path: str | Path, folder: str | Path, *, metric: st
     """``folder/training_curves.png``: losses and lr per iteration, ``metric`` per evaluation.
 
     Args:
-        log_path: the run's ``log.jsonl`` (``train`` records with losses and ``lr``, ``eval`` records).
+        log_path: the run's ``log.jsonl`` (``train`` records with losses, ``lr`` and ``step``, ``eval`` records);
+            read with ``deduplicate=True``, so an epoch trained again after a resume counts once.
         folder: where the PNG goes.
         metric: dotted metric of the eval records (``"bbox.AP"``, ``"mIoU"``).
 
@@ -83,20 +108,21 @@ def plot_training_curves(log_path: str | Path, folder: str | Path, *, metric: st
         The PNG's path, or ``None`` when matplotlib is missing or the log holds no training record.
     """
     plt = matplotlib_or_none()
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    records = read_jsonl(log_path, deduplicate=True)
     train = [r for r in records if r.get("type") == "train"]
     if plt is None or not train:
         return None
     evals = [r for r in records if r.get("type") == "eval"]
     steps = [r.get("step", i) for i, r in enumerate(train)]
     losses = sorted({k for r in train for k, v in r.items() if k not in _SKIP_KEYS and isinstance(v, (int, float))})
+    marker = "o" if len(train) <= 30 else None  # a short run's few points stay visible
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for key in losses:
-        axes[0].plot(steps, [r.get(key, np.nan) for r in train], label=key)
-    axes[0].set(title="losses", xlabel="iteration", yscale="log")
+        axes[0].plot(steps, [r.get(key, np.nan) for r in train], label=key, marker=marker)
+    axes[0].set(title="losses", xlabel="optimizer step", yscale="log")
     axes[0].legend(fontsize=8)
-    axes[1].plot(steps, [r.get("lr", np.nan) for r in train])
-    axes[1].set(title="learning rate", xlabel="iteration")
+    axes[1].plot(steps, [r.get("lr", np.nan) for r in train], marker=marker)
+    axes[1].set(title="learning rate", xlabel="optimizer step")
     values = [_get(r, metric) for r in evals]
     axes[2].plot([r.get("epoch", i) + 1 for i, r in enumerate(evals)], values, marker="o")
     axes[2].set(title=metric, xlabel="epoch")

@@ -16,6 +16,7 @@ Examples::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,3 +73,19 @@ class Task(ABC):
     def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
         """Optional optimizer parameter groups; ``None`` uses the engine's (weight decay split for norms/biases)."""
         return None
+
+    def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
+        """Optional pictures of the evaluation that just ran (called on the main process after each one).
+
+        Draw with `ghost_backbones.engine.plots` (each of its functions returns ``None`` without matplotlib);
+        anything the last `evaluate` kept aside (a PR array, a confusion matrix) may be used. The engine adds the
+        pictures to TensorBoard, and a failure here is a warning, never a failed run.
+
+        Args:
+            metrics: what `evaluate` returned.
+            folder: where the PNGs go (``OUT/plots``; ``OUT/plots_test`` ... for ``--test-only`` beside a run).
+
+        Returns:
+            The PNGs written (``None`` entries are ignored).
+        """
+        return []
