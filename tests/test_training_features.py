@@ -154,6 +154,7 @@ def test_accumulation_matches_the_larger_batch_and_the_schedule_counts_steps(tmp
     assert lr_acc[7] == pytest.approx(0.03) and lr_acc[8] == pytest.approx(0.003)
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_two_processes_accumulating_with_an_ema_equal_one_process_with_the_whole_batch(tmp_path: Path) -> None:
     """2 ranks x batch 1 x 2 accumulated batches (DDP, no_sync) = 1 process x batch 4: the same samples per step."""
