@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
+
+from .skipping import SkippingDataset
 
 __all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations"]
 
@@ -258,7 +259,7 @@ def _clip(bbox: list[float], size: tuple[float, float] | None) -> list[float] | 
     return [x0, y0, x1 - x0, y1 - y0]
 
 
-class CocoDetection(Dataset):
+class CocoDetection(SkippingDataset):
     """COCO-format detection dataset giving ``(image, target)`` pairs for torchvision's detectors.
 
     ``target`` holds ``boxes`` (``tv_tensors.BoundingBoxes``, XYXY pixels), ``labels`` (contiguous, see
@@ -325,21 +326,6 @@ class CocoDetection(Dataset):
         """Width / height of image ``index`` from the annotation file (no image read)."""
         image = self.images[index]
         return float(image.get("width", 1)) / max(float(image.get("height", 1)), 1.0)
-
-    def __getitem__(self, index: int):
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                return self._load(i)
-            except DataError as e:
-                if not self.skip_bad_images:
-                    raise
-                self.num_skipped += 1
-                message = f"skipped bad image: {e} ({self.num_skipped} skipped so far in this process)"
-                warnings.warn(message, stacklevel=2)
-                if not self.substitute_bad:
-                    return None
-        raise DataError(f"{self.image_dir}: no readable image left in the dataset")
 
     def _load(self, index: int):
         info = self.images[index]

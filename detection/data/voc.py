@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
 from .coco import CategoryMap
+from .skipping import SkippingDataset
 
 __all__ = ["VOC_CLASSES", "VocDetection", "VocImage", "parse_voc_xml", "read_voc_split", "voc_categories"]
 
@@ -150,7 +150,7 @@ def read_voc_split(voc_dir: str | Path, split: str) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-class VocDetection(Dataset):
+class VocDetection(SkippingDataset):
     """PASCAL VOC detection over one or several years, giving what :class:`CocoDetection` gives.
 
     ``target`` holds ``boxes`` (``tv_tensors.BoundingBoxes``, 0-based XYXY pixels), ``labels`` (1..N for the class
@@ -239,21 +239,6 @@ class VocDetection(Dataset):
                     })  # fmt: skip
             self._coco = {"images": images, "annotations": annotations, "categories": self.categories.as_categories()}
         return self._coco
-
-    def __getitem__(self, index: int):
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                return self._load(i)
-            except DataError as e:
-                if not self.skip_bad_images:
-                    raise
-                self.num_skipped += 1
-                message = f"skipped bad image: {e} ({self.num_skipped} skipped so far in this process)"
-                warnings.warn(message, stacklevel=2)
-                if not self.substitute_bad:
-                    return None
-        raise DataError(f"{self.image_dir}: no readable image left in the dataset")
 
     def _load(self, index: int):
         info = self.images[index]
