@@ -23,6 +23,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 __all__ = [
     "NormFactory",
     "NormLayer",
+    "conv_like",
     "factory_kwargs",
     "fold_norm",
     "fuse_conv_norm",
@@ -245,26 +246,41 @@ def fuse_conv_norm(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
         True
     """
     kernel, bias = fold_norm(conv.weight.detach(), None if conv.bias is None else conv.bias.detach(), norm)
-    fused = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
+    return conv_like(conv, kernel, bias)
+
+
+def conv_like(ref: nn.Conv2d, kernel: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """A new biased ``nn.Conv2d`` with ``ref``'s geometry, mode and trainability, holding ``kernel`` and ``bias``.
+
+    The one way fused and merged convolutions are made (:func:`fuse_conv_norm`, GhostNetV3's branch merging).
+
+    Examples::
+
+        >>> ref = nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False).requires_grad_(False)
+        >>> conv = conv_like(ref, torch.ones(4, 2, 3, 3), torch.zeros(4))
+        >>> conv.stride, conv.weight.requires_grad, float(conv.weight.sum())
+        ((2, 2), False, 72.0)
+    """
+    conv = nn.Conv2d(
+        ref.in_channels,
+        ref.out_channels,
+        ref.kernel_size,
+        stride=ref.stride,
+        padding=ref.padding,
+        dilation=ref.dilation,
+        groups=ref.groups,
         bias=True,
-        padding_mode=conv.padding_mode,
+        padding_mode=ref.padding_mode,
         device=kernel.device,
         dtype=kernel.dtype,
     )
     with torch.no_grad():
-        fused.weight.copy_(kernel)
-        fused.bias.copy_(bias)
-    fused.weight.requires_grad_(conv.weight.requires_grad)  # frozen stays frozen
-    fused.bias.requires_grad_(conv.weight.requires_grad)
-    fused.train(conv.training)
-    return fused
+        conv.weight.copy_(kernel)
+        conv.bias.copy_(bias)
+    conv.weight.requires_grad_(ref.weight.requires_grad)  # frozen stays frozen
+    conv.bias.requires_grad_(ref.weight.requires_grad)
+    conv.train(ref.training)
+    return conv
 
 
 def fuse_sequential(seq: nn.Sequential) -> None:

@@ -23,7 +23,7 @@ from torch import nn
 
 from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, make_act, projection_shortcut
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
-from .norm import NormLayer, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
+from .norm import NormLayer, conv_like, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = ["GhostBottleneckV3", "GhostModuleV3", "merge_branches"]
 
@@ -74,24 +74,7 @@ def merge_branches(
     if skip is not None:
         k, b = fold_norm(_identity_kernel(kernel, ref.out_channels, ref.groups, kernel_size), None, skip)
         kernel, bias = kernel + k, bias + b
-    merged = nn.Conv2d(
-        ref.in_channels,
-        ref.out_channels,
-        ref.kernel_size,
-        stride=ref.stride,
-        padding=ref.padding,
-        dilation=ref.dilation,
-        groups=ref.groups,
-        bias=True,
-        device=kernel.device,
-        dtype=kernel.dtype,
-    )
-    with torch.no_grad():
-        merged.weight.copy_(kernel)
-        merged.bias.copy_(bias)
-    merged.weight.requires_grad_(ref.weight.requires_grad)
-    merged.bias.requires_grad_(ref.weight.requires_grad)
-    return merged
+    return conv_like(ref, kernel, bias)
 
 
 def _foldable(*modules: nn.Module | None) -> bool:
