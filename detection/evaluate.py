@@ -1,10 +1,11 @@
-"""COCO box evaluation with pycocotools (imported here only, when an evaluation runs), and its PR curves' data."""
+"""COCO box and mask evaluation with pycocotools (imported here only, when an evaluation runs or masks are encoded),
+and its PR curves' data."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,39 @@ from torch import Tensor
 
 from .data.coco import CategoryMap
 
-__all__ = ["STAT_NAMES", "coco_evaluate", "coco_evaluation", "to_coco_results"]
+__all__ = ["MASK_THRESHOLD", "STAT_NAMES", "coco_evaluate", "coco_evaluation", "encode_masks", "to_coco_results"]
 
 # The order of pycocotools' COCOeval.stats.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+#: A predicted mask pixel belongs to the object above this probability (torchvision's references use 0.5).
+MASK_THRESHOLD = 0.5
+
+
+def encode_masks(masks: Tensor, threshold: float = MASK_THRESHOLD) -> list[dict[str, Any]]:
+    """Mask R-CNN's ``masks`` (``(N, 1, H, W)`` probabilities, or ``(N, H, W)``) as COCO compressed RLEs.
+
+    Args:
+        masks: one mask per detection, in the image's pixels.
+        threshold: pixels above it are the object.
+
+    Returns:
+        ``[{"size": [H, W], "counts": str}, ...]``: JSON-ready (``counts`` decoded from pycocotools' bytes), what
+        ``pycocotools.mask.decode`` reads back.
+
+    Examples::
+
+        >>> masks = torch.zeros(1, 1, 4, 3)
+        >>> masks[0, 0, 1:3, 1] = 0.9
+        >>> encode_masks(masks)
+        [{'size': [4, 3], 'counts': '525'}]
+    """
+    from pycocotools import mask as mask_utils
+
+    binary = (masks.detach().float().cpu() > threshold).reshape(-1, *masks.shape[-2:])
+    if len(binary) == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(binary.permute(1, 2, 0).numpy().astype(np.uint8)))
+    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
 
 
 def to_coco_results(image_id: int, output: dict[str, Tensor], categories: CategoryMap) -> list[dict[str, Any]]:
@@ -24,7 +54,8 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
 
     Args:
         image_id: the image's id in the annotation file.
-        output: a torchvision detector's output for it (``boxes`` XYXY in original pixels, ``labels``, ``scores``).
+        output: a torchvision detector's output for it (``boxes`` XYXY in original pixels, ``labels``, ``scores``;
+            Mask R-CNN's ``masks`` too: each result then gets its ``segmentation``, see :func:`encode_masks`).
         categories: the label -> category id mapping used in training.
 
     Examples::
@@ -38,14 +69,23 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
     xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
     labels = output["labels"].tolist()
     scores = output["scores"].detach().float().cpu().tolist()
-    return [
+    results = [
         {"image_id": image_id, "category_id": categories.to_id(label), "bbox": [round(v, 2) for v in box], "score": s}
         for box, label, s in zip(xywh, labels, scores)
     ]
+    if "masks" in output:
+        for result, rle in zip(results, encode_masks(output["masks"])):
+            result["segmentation"] = rle
+    return results
 
 
 def coco_evaluate(
-    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: Iterable[int], *, verbose: bool = True
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    image_ids: Iterable[int],
+    *,
+    iou_types: Sequence[str] = ("bbox",),
+    verbose: bool = True,
 ) -> dict[str, Any]:
     """COCO box AP/AR of ``results`` against ``ground_truth`` on ``image_ids``, plus the AP of each category.
 
@@ -55,11 +95,14 @@ def coco_evaluate(
         ground_truth: a COCO instances dict (``images``, ``annotations`` with ``iscrowd``/``area``, ``categories``).
         results: detections in the COCO results format (original category ids).
         image_ids: the images that were evaluated (others, e.g. skipped unreadable ones, are left out).
+        iou_types: ``("bbox",)``, or ``("bbox", "segm")`` for Mask R-CNN (the results then carry ``segmentation``
+            RLEs and the ground truth ``segmentation`` polygons or RLEs, with the images' ``width`` / ``height``).
         verbose: print pycocotools' summary table.
 
     Returns:
-        ``{"bbox": {"AP": ..., ..., "ARl": ..., "per_category": [{"id", "name", "AP"}, ...]}}``; values are
-        fractions in [0, 1] (-1 where pycocotools has nothing to measure, e.g. no small objects).
+        ``{"bbox": {"AP": ..., ..., "ARl": ..., "per_category": [{"id", "name", "AP"}, ...]}}`` (and the same
+        under ``"segm"``); values are fractions in [0, 1] (-1 where pycocotools has nothing to measure, e.g. no
+        small objects).
 
     Raises:
         ValueError: no image to evaluate (an AP of 0 would look like a result).
@@ -73,19 +116,24 @@ def coco_evaluate(
         >>> round(coco_evaluate(gt, det, [1], verbose=False)["bbox"]["AP"], 6)
         1.0
     """
-    return coco_evaluation(ground_truth, results, image_ids, verbose=verbose)[0]
+    return coco_evaluation(ground_truth, results, image_ids, iou_types=iou_types, verbose=verbose)[0]
 
 
 def coco_evaluation(
-    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: Iterable[int], *, verbose: bool = True
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    image_ids: Iterable[int],
+    *,
+    iou_types: Sequence[str] = ("bbox",),
+    verbose: bool = True,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """:func:`coco_evaluate`'s metrics and COCOeval's accumulated precision, for the precision-recall curves.
 
     Args:
-        ground_truth, results, image_ids, verbose: as :func:`coco_evaluate`.
+        ground_truth, results, image_ids, iou_types, verbose: as :func:`coco_evaluate`.
 
     Returns:
-        ``(metrics, precision)``: ``precision`` is COCOeval's ``eval["precision"]``, ``[10 IoUs 0.50:0.95,
+        ``(metrics, precision)``: ``precision`` is the box COCOeval's ``eval["precision"]``, ``[10 IoUs 0.50:0.95,
         101 recall points, K categories, 4 areas, 3 max-dets]`` (-1: no ground truth), its categories in the order
         of ``metrics["bbox"]["per_category"]``; ``None`` when there is no detection at all (nothing accumulated).
         The array stays out of ``metrics``, which goes to ``metrics.json``.
@@ -100,21 +148,39 @@ def coco_evaluation(
         >>> precision.shape, round(float(precision[0, :, 0, 0, -1].min()), 6)
         ((10, 101, 1, 4, 3), 1.0)
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     image_ids = sorted(set(image_ids))
     if not image_ids:
         raise ValueError("no image to evaluate: the evaluation set is empty (or every image was skipped)")
+    unknown = sorted(set(iou_types) - {"bbox", "segm"})
+    if unknown or not iou_types:
+        raise ValueError(f"iou_types must be among ['bbox', 'segm'], got {list(iou_types)}")
+    metrics: dict[str, Any] = {}
+    precision = None
+    for iou_type in iou_types:
+        # Each type sees only its own geometry: pycocotools' loadRes reads a result's bbox first when it has one.
+        drop = "segmentation" if iou_type == "bbox" else "bbox"
+        typed = [{k: v for k, v in r.items() if k != drop} for r in results]
+        metrics[iou_type], type_precision = _evaluate(ground_truth, typed, image_ids, iou_type, verbose)
+        precision = type_precision if iou_type == "bbox" else precision
+    return metrics, precision
+
+
+def _evaluate(
+    ground_truth: dict[str, Any], results: list[dict[str, Any]], image_ids: list[int], iou_type: str, verbose: bool
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """One ``COCOeval`` run (``iou_type`` ``bbox`` or ``segm``): its metrics and its precision, categories ordered."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
     per_category = [{"id": c["id"], "name": c.get("name", str(c["id"])), "AP": 0.0} for c in ground_truth["categories"]]
     if not results:
-        return {"bbox": {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}}, None
+        return {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}, None
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = ground_truth
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         evaluator.params.imgIds = image_ids
         evaluator.evaluate()
         evaluator.accumulate()
@@ -122,7 +188,7 @@ def coco_evaluation(
     with contextlib.redirect_stdout(summary):
         evaluator.summarize()
     if verbose:
-        print(summary.getvalue(), end="")
+        print(f"IoU metric: {iou_type}\n{summary.getvalue()}", end="")  # as torchvision's references
     metrics: dict[str, Any] = {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
     # precision: [IoU thresholds, recall points, categories, area ranges, max detections]; area "all", 100 dets.
     precision = evaluator.eval["precision"][:, :, :, 0, -1]
@@ -132,4 +198,4 @@ def coco_evaluation(
         entry["AP"] = float(valid.mean()) if valid.size else -1.0
     metrics["per_category"] = per_category
     order = [evaluator.params.catIds.index(entry["id"]) for entry in per_category]
-    return {"bbox": metrics}, evaluator.eval["precision"][:, :, order]
+    return metrics, evaluator.eval["precision"][:, :, order]

@@ -1,4 +1,5 @@
-"""Run a trained detector on images: drawn boxes + ``detections.json`` (COCO results format, original ids).
+"""Run a trained detector on images: drawn boxes (and masks) + ``detections.json`` (COCO results format, original
+ids; Mask R-CNN's masks as RLE ``segmentation``).
 
 The output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`);
 ``detections.json`` is written even when an unreadable photo stops the run (with the photos done before it), or
@@ -21,7 +22,7 @@ import torch
 from PIL import Image
 from torchvision.models.detection import FasterRCNN
 from torchvision.transforms.v2 import functional as F
-from torchvision.utils import draw_bounding_boxes
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from tqdm import tqdm
 
 from ghost_backbones.data.images import list_images
@@ -29,7 +30,7 @@ from ghost_backbones.engine import resolve_device, run_cli, write_json
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
 
 from .data.coco import CategoryMap
-from .evaluate import to_coco_results
+from .evaluate import MASK_THRESHOLD, to_coco_results
 from .task import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
@@ -40,9 +41,13 @@ def draw_detections(
 ) -> torch.Tensor:
     """``image`` (uint8 CHW) with the boxes of ``output`` drawn, labelled ``name score``, one colour per class.
 
+    Mask R-CNN's ``masks`` (probabilities, above :data:`detection.evaluate.MASK_THRESHOLD`) are painted
+    half-transparent in the same colours, under the boxes.
+
     Args:
         image: the image, uint8, ``(3, H, W)``.
-        output: detections (``boxes``, ``labels``, ``scores``) in the image's pixels.
+        output: detections (``boxes``, ``labels``, ``scores``, optional ``masks`` ``(N, 1, H, W)``) in the image's
+            pixels.
         categories: label -> name mapping.
         width: box line width.
 
@@ -59,6 +64,9 @@ def draw_detections(
     labels = output["labels"].tolist()
     texts = [f"{categories.name(label)} {score:.2f}" for label, score in zip(labels, output["scores"].tolist())]
     colors = [palette[(label - 1) % len(palette)] for label in labels]
+    if "masks" in output:
+        masks = output["masks"].reshape(-1, *image.shape[-2:]) > MASK_THRESHOLD
+        image = draw_segmentation_masks(image, masks, alpha=0.5, colors=colors)
     return draw_bounding_boxes(image, output["boxes"].float(), labels=texts, colors=colors, width=width)
 
 
@@ -132,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
         >>> main(["--weights", "runs/frcnn/best.pth", "--input", "photos", "--output-dir", "out"])  # doctest: +SKIP
     """
-    parser = argparse.ArgumentParser(description="Detect objects with a trained Faster R-CNN GhostNet-FPN")
+    parser = argparse.ArgumentParser(description="Detect objects (and their masks) with a trained detector")
     parser.add_argument("--weights", required=True, help="checkpoint written by detection.train (best.pth)")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
