@@ -49,6 +49,9 @@ class ModelConfig:
         box_head_convs: 3x3 conv channels of the box head.
         box_head_fcs: fully connected widths of the box head (the predictor reads the last).
         box_head_norm: norm after the box head convolutions.
+        mask_head_layers: 3x3 conv channels of Mask R-CNN's mask head (``mask_rcnn``; the predictor reads the last).
+            torchvision's is 4 x 256; ours is as wide as the default FPN.
+        mask_head_norm: norm after the mask head convolutions (torchvision's Mask R-CNN v2: ``batchnorm``).
         min_size: shorter image side in evaluation (and in training unless ``data.train_min_sizes`` is set).
         max_size: longer side limit.
         rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train, rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test: RPN
@@ -77,6 +80,8 @@ class ModelConfig:
     box_head_convs: list[int] = field(default_factory=list)
     box_head_fcs: list[int] = field(default_factory=lambda: [1024, 1024])
     box_head_norm: Norm = "none"
+    mask_head_layers: list[int] = field(default_factory=lambda: [128, 128, 128, 128])
+    mask_head_norm: Norm = "none"
     min_size: int = 800
     max_size: int = 1333
     rpn_pre_nms_top_n_train: int = 2000
@@ -108,6 +113,11 @@ class ModelConfig:
             )
         if not self.box_head_fcs:
             raise ConfigError("model.box_head_fcs needs at least one layer width (the predictor reads the last)")
+        if not self.mask_head_layers or min(self.mask_head_layers) < 1:
+            raise ConfigError(
+                f"model.mask_head_layers needs at least one channel count >= 1 (the predictor reads the last), got "
+                f"{self.mask_head_layers}"
+            )
         if not self.out_indices or self.fpn_channels < 1:
             raise ConfigError(
                 f"model.out_indices must name levels and model.fpn_channels be >= 1, got "
@@ -176,3 +186,13 @@ class DetectionConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        from .models import needs_masks
+
+        if needs_masks(self.model.arch) and self.data.format != "coco":
+            raise ConfigError(
+                f"model.arch={self.model.arch!r} learns instance masks, and data.format={self.data.format!r} has "
+                "none (PASCAL VOC detection XML holds boxes only): use COCO-format data with 'segmentation' "
+                "polygons or RLE (data.format=coco), or a box detector such as model.arch=faster_rcnn"
+            )

@@ -10,7 +10,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
 
 from detection.config import ModelConfig
 from detection.fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
-from detection.models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn
+from detection.models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn, needs_masks
 from ghost_backbones.engine import BackboneConfig, ConfigError
 
 SMALL = dict(backbone={"width": 0.5}, fpn_channels=32)
@@ -37,21 +37,24 @@ def test_every_registered_detector_trains_and_predicts(arch):
     cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96, **ARCH_OPTS.get(arch, {}))
     model = build_model(cfg)
     target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
+    if needs_masks(arch):  # Mask R-CNN: one instance mask per box
+        target["masks"] = torch.zeros(1, 96, 96, dtype=torch.uint8)
+        target["masks"][0, 12:70, 10:60] = 1
     losses = model.train()([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [target, target])
     assert losses and all(torch.isfinite(v) for v in losses.values())
     with torch.no_grad():
         out = model.eval()([torch.rand(3, 96, 96)])
-    assert set(out[0]) == {"boxes", "labels", "scores"}
+    assert set(out[0]) == {"boxes", "labels", "scores"} | ({"masks"} if needs_masks(arch) else set())
     assert _num_classes(model) == 3
     assert model.transform.min_size == ((320,) if arch == "ssdlite320_mobilenet_v3_large" else (96,))  # its own
 
 
 def test_registry_names_ours_and_the_baselines():
-    assert MODELS.names(baselines=False) == ["faster_rcnn", "fcos", "retinanet", "ssdlite"]
+    assert MODELS.names(baselines=False) == ["faster_rcnn", "fcos", "mask_rcnn", "retinanet", "ssdlite"]
     baselines = set(MODELS.names()) - set(MODELS.names(baselines=False))
     assert baselines == {
         "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_mobilenet_v3_large_fpn", "fcos_mobilenet_v3_large_fpn",
-        "ssdlite320_mobilenet_v3_large",
+        "ssdlite320_mobilenet_v3_large", "maskrcnn_mobilenet_v3_large_fpn",
     }  # fmt: skip
 
 

@@ -11,21 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
-from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet, fasterrcnn_mobilenet_v3_large_fpn
+from torchvision.models.detection import FCOS, FasterRCNN, MaskRCNN, RetinaNet, fasterrcnn_mobilenet_v3_large_fpn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import ssdlite320_mobilenet_v3_large
-from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from ..config import ModelConfig
 from ..fpn import make_norm
-from .registry import MODELS
+from .registry import MASK_ARCHS, MODELS
 
 __all__ = [
     "build_fasterrcnn_mobilenet_v3_large_fpn",
     "build_fcos_mobilenet_v3_large_fpn",
+    "build_maskrcnn_mobilenet_v3_large_fpn",
     "build_retinanet_mobilenet_v3_large_fpn",
     "build_ssdlite320_mobilenet_v3_large",
 ]
@@ -99,6 +100,29 @@ def build_fcos_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FCOS:
     return FCOS(
         backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors, **kwargs
     )
+
+
+@MODELS.register("maskrcnn_mobilenet_v3_large_fpn", baseline=True)
+def build_maskrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> MaskRCNN:
+    """torchvision's ``MaskRCNN`` on ``mobilenet_backbone(..., fpn=True)``: torchvision has no MobileNetV3 Mask R-CNN,
+    so it is ``fasterrcnn_mobilenet_v3_large_fpn`` as torchvision builds it (the "pool" level, anchors 32..512 at
+    every level, ``rpn_score_thresh=0.05``) plus ``MaskRCNN``'s default mask branch (4 x 256 convolutions).
+
+    Examples::
+
+        >>> from detection.config import ModelConfig
+        >>> cfg = ModelConfig(arch="maskrcnn_mobilenet_v3_large_fpn", num_classes=3, min_size=320, max_size=320)
+        >>> build_maskrcnn_mobilenet_v3_large_fpn(cfg).roi_heads.mask_predictor.mask_fcn_logits.out_channels
+        3
+    """
+    anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
+    return MaskRCNN(
+        _mobilenet_v3_fpn(LastLevelMaxPool()), cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size,
+        rpn_anchor_generator=anchors, rpn_score_thresh=0.05, **kwargs,
+    )  # fmt: skip
+
+
+MASK_ARCHS.add("maskrcnn_mobilenet_v3_large_fpn")
 
 
 @MODELS.register("ssdlite320_mobilenet_v3_large", baseline=True)

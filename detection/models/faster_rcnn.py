@@ -15,19 +15,23 @@ from ..fpn import build_fpn_backbone, make_norm
 from .anchors import anchor_generator_for
 from .registry import MODELS, build_model
 
-__all__ = ["build_faster_rcnn", "fasterrcnn_ghostnet_fpn"]
+__all__ = ["build_faster_rcnn", "faster_rcnn_kwargs", "fasterrcnn_ghostnet_fpn"]
 
 
-@MODELS.register("faster_rcnn")
-def build_faster_rcnn(cfg: ModelConfig, **kwargs: Any) -> FasterRCNN:
-    """torchvision's ``FasterRCNN`` on the configured timm backbone + FPN.
+def faster_rcnn_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    """``backbone`` and every other ``FasterRCNN`` argument the ``model`` section decides (``MaskRCNN`` takes them too).
 
     The anchor generator gets one size tuple per backbone output map and ``MultiScaleRoIAlign`` pools exactly the
     backbone's levels, whatever ``out_indices`` is. The image mean/std come from the backbone's ``pretrained_cfg``.
 
     Args:
         cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
-        **kwargs: more ``FasterRCNN`` arguments (the task passes ``_skip_resize``).
+
+    Examples::
+
+        >>> kwargs = faster_rcnn_kwargs(ModelConfig(num_classes=3, out_indices=[3, 4]))
+        >>> kwargs["backbone"].level_names, kwargs["box_roi_pool"].featmap_names
+        (['0', '1'], ['0', '1'])
     """
     backbone = build_fpn_backbone(cfg)
     anchor_generator = anchor_generator_for(
@@ -38,27 +42,37 @@ def build_faster_rcnn(cfg: ModelConfig, **kwargs: Any) -> FasterRCNN:
         (backbone.out_channels, 7, 7), cfg.box_head_convs, cfg.box_head_fcs, norm_layer=make_norm(cfg.box_head_norm)
     )
     mean, std = pretrained_mean_std(backbone.body)
-    return FasterRCNN(
-        backbone,
-        num_classes=None,
-        min_size=cfg.min_size,
-        max_size=cfg.max_size,
-        image_mean=list(mean),
-        image_std=list(std),
-        rpn_anchor_generator=anchor_generator,
-        rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train,
-        rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train,
-        rpn_pre_nms_top_n_test=cfg.rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test,
-        rpn_batch_size_per_image=cfg.rpn_batch_size_per_image,
-        box_roi_pool=roi_pool,
-        box_head=box_head,
-        box_predictor=FastRCNNPredictor(cfg.box_head_fcs[-1], cfg.num_classes),
-        box_score_thresh=cfg.box_score_thresh,
-        box_detections_per_img=cfg.box_detections_per_img,
-        box_batch_size_per_image=cfg.box_batch_size_per_image,
-        **kwargs,
-    )
+    return {
+        "backbone": backbone,
+        "num_classes": None,
+        "min_size": cfg.min_size,
+        "max_size": cfg.max_size,
+        "image_mean": list(mean),
+        "image_std": list(std),
+        "rpn_anchor_generator": anchor_generator,
+        "rpn_pre_nms_top_n_train": cfg.rpn_pre_nms_top_n_train,
+        "rpn_post_nms_top_n_train": cfg.rpn_post_nms_top_n_train,
+        "rpn_pre_nms_top_n_test": cfg.rpn_pre_nms_top_n_test,
+        "rpn_post_nms_top_n_test": cfg.rpn_post_nms_top_n_test,
+        "rpn_batch_size_per_image": cfg.rpn_batch_size_per_image,
+        "box_roi_pool": roi_pool,
+        "box_head": box_head,
+        "box_predictor": FastRCNNPredictor(cfg.box_head_fcs[-1], cfg.num_classes),
+        "box_score_thresh": cfg.box_score_thresh,
+        "box_detections_per_img": cfg.box_detections_per_img,
+        "box_batch_size_per_image": cfg.box_batch_size_per_image,
+    }
+
+
+@MODELS.register("faster_rcnn")
+def build_faster_rcnn(cfg: ModelConfig, **kwargs: Any) -> FasterRCNN:
+    """torchvision's ``FasterRCNN`` on the configured timm backbone + FPN (see :func:`faster_rcnn_kwargs`).
+
+    Args:
+        cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
+        **kwargs: more ``FasterRCNN`` arguments (the task passes ``_skip_resize``).
+    """
+    return FasterRCNN(**faster_rcnn_kwargs(cfg), **kwargs)
 
 
 def fasterrcnn_ghostnet_fpn(**fields: Any) -> FasterRCNN:

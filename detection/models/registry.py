@@ -4,7 +4,9 @@ Examples::
 
     >>> from detection.config import ModelConfig
     >>> MODELS.names(baselines=False)
-    ['faster_rcnn', 'fcos', 'retinanet', 'ssdlite']
+    ['faster_rcnn', 'fcos', 'mask_rcnn', 'retinanet', 'ssdlite']
+    >>> needs_masks("mask_rcnn"), needs_masks("faster_rcnn")
+    (True, False)
     >>> model = build_model(ModelConfig(num_classes=4, backbone=BackboneConfig(width=0.5)))
     >>> type(model).__name__, model.roi_heads.box_predictor.cls_score.out_features
     ('FasterRCNN', 4)
@@ -20,9 +22,18 @@ from ghost_backbones.engine import BackboneConfig, ConfigError, Registry  # noqa
 
 from ..config import ModelConfig
 
-__all__ = ["MODELS", "build_model"]
+__all__ = ["MASK_ARCHS", "MODELS", "build_model", "needs_masks"]
 
 MODELS = Registry("detection architecture (model.arch)")
+
+#: Architectures that learn instance masks: their data gives ``masks`` targets, their evaluation adds ``segm`` AP.
+#: A mask module adds its names when it registers them.
+MASK_ARCHS: set[str] = set()
+
+
+def needs_masks(arch: str) -> bool:
+    """Whether ``model.arch`` ``arch`` trains on instance masks (and needs data that has them)."""
+    return arch in MASK_ARCHS
 
 
 def build_model(cfg: ModelConfig, **kwargs: Any) -> nn.Module:

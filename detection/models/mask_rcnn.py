@@ -1,0 +1,72 @@
+"""torchvision's Mask R-CNN on a GhostNet-FPN backbone: our Faster R-CNN plus torchvision's mask branch.
+
+Everything Faster R-CNN has (backbone, anchors, RPN, box head: :func:`detection.models.faster_rcnn.faster_rcnn_kwargs`)
+plus, as torchvision's ``maskrcnn_resnet50_fpn``: ``MultiScaleRoIAlign`` to 14 x 14 over the backbone's levels,
+``MaskRCNNHeads`` (3x3 convolutions, ``model.mask_head_layers``, norm ``model.mask_head_norm``) and
+``MaskRCNNPredictor`` (a 2x transposed convolution, then one 28 x 28 mask per class). Trained on COCO instance
+masks (``detection.data.coco``); evaluated with box and mask AP. Recipe: ``configs/mask_rcnn_ghostnet_fpn_coco.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign
+
+from ghost_backbones.engine import config_from_dict
+
+from ..config import ModelConfig
+from ..fpn import make_norm
+from .faster_rcnn import faster_rcnn_kwargs
+from .registry import MASK_ARCHS, MODELS, build_model
+
+__all__ = ["build_mask_rcnn", "maskrcnn_ghostnet_fpn"]
+
+
+@MODELS.register("mask_rcnn")
+def build_mask_rcnn(cfg: ModelConfig, **kwargs: Any) -> MaskRCNN:
+    """torchvision's ``MaskRCNN`` on the configured timm backbone + FPN; the mask RoIs pool the backbone's levels.
+
+    Args:
+        cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
+        **kwargs: more ``MaskRCNN`` arguments (the task passes ``_skip_resize``).
+
+    Examples::
+
+        >>> cfg = ModelConfig(arch="mask_rcnn", num_classes=3, out_indices=[3, 4], mask_head_layers=[64, 64])
+        >>> heads = build_mask_rcnn(cfg).roi_heads
+        >>> heads.mask_roi_pool.featmap_names, heads.mask_predictor.mask_fcn_logits.out_channels
+        (['0', '1'], 3)
+    """
+    parts = faster_rcnn_kwargs(cfg)
+    channels = parts["backbone"].out_channels
+    return MaskRCNN(
+        **parts,
+        mask_roi_pool=MultiScaleRoIAlign(featmap_names=parts["backbone"].level_names, output_size=14, sampling_ratio=2),
+        mask_head=MaskRCNNHeads(channels, cfg.mask_head_layers, 1, norm_layer=make_norm(cfg.mask_head_norm)),
+        mask_predictor=MaskRCNNPredictor(cfg.mask_head_layers[-1], cfg.mask_head_layers[-1], cfg.num_classes),
+        **kwargs,
+    )
+
+
+MASK_ARCHS.add("mask_rcnn")
+
+
+def maskrcnn_ghostnet_fpn(**fields: Any) -> MaskRCNN:
+    """Mask R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`detection.config.ModelConfig`).
+
+    Args:
+        **fields: any ``model`` keys, nested ones as dicts: ``num_classes=91``, ``backbone={"width": 1.3}``,
+            ``mask_head_layers=[128, 128]`` ...
+
+    Examples::
+
+        >>> import torch
+        >>> model = maskrcnn_ghostnet_fpn(num_classes=4, backbone={"width": 0.5}, min_size=128, max_size=128)
+        >>> out = model.eval()([torch.rand(3, 128, 96)])
+        >>> print(sorted(out[0]), tuple(out[0]["masks"].shape[1:]))
+        ['boxes', 'labels', 'masks', 'scores'] (1, 128, 96)
+    """
+    return build_model(config_from_dict(ModelConfig, {**fields, "arch": "mask_rcnn"}))
