@@ -26,7 +26,7 @@ from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
 from .data.voc import VocDetection, voc_categories
 from .evaluate import coco_evaluation, to_coco_results
-from .models import build_model
+from .models import build_model, needs_masks
 from .voc_eval import voc_evaluate
 
 __all__ = ["DetectionTask", "collate", "load_detector"]
@@ -45,13 +45,15 @@ def collate(batch: list[Any]) -> tuple[tuple, tuple]:
 
 
 def build_dataset(
-    data: DataConfig, *, train: bool, transforms: Any, categories: CategoryMap | None
+    data: DataConfig, *, train: bool, transforms: Any, categories: CategoryMap | None, masks: bool = False
 ) -> CocoDetection | VocDetection:
     """The training or evaluation split of ``data``: COCO-format or PASCAL VOC by ``data.format``.
 
     VOC reads ``data.voc_years`` (training) or ``data.voc_val_years`` under ``data.root/VOCdevkit``; its evaluation
     split keeps the difficult objects, flagged, for the metric to ignore. Training tolerates repeated COCO
     annotation ids (a warning) and returns another image for an unreadable one (with ``data.skip_bad_images``).
+    ``masks`` (the model learns instance masks, :func:`detection.models.needs_masks`) checks the COCO
+    ``segmentation`` of every annotation and adds ``masks`` to the targets; VOC has none (the config refuses it).
 
     Examples::
 
@@ -70,11 +72,12 @@ def build_dataset(
     root = Path(data.root)  # an absolute images / annotations path stays as it is
     return CocoDetection(root / images, root / annotations, transforms, categories=categories,
                          skip_bad_images=data.skip_bad_images, substitute_bad=train,
-                         allow_duplicate_annotation_ids=train)  # fmt: skip
+                         allow_duplicate_annotation_ids=train, masks=masks)  # fmt: skip
 
 
 class DetectionTask(Task):
-    """A registered detector (``model.arch``) trained and evaluated (COCO box AP) by ``ghost_backbones.engine.fit``.
+    """A registered detector (``model.arch``) trained and evaluated (COCO box AP; mask AP too for Mask R-CNN) by
+    ``ghost_backbones.engine.fit``.
 
     The categories (id, name) are read from the training annotation file unless ``data.categories`` is set, and
     written back into the config, so every checkpoint carries the label mapping that ``predict`` needs.
@@ -117,15 +120,17 @@ class DetectionTask(Task):
 
     def _build_datasets(self) -> tuple[Dataset, CocoDetection]:
         data, model = self.cfg.data, self.cfg.model
+        masks = needs_masks(model.arch)
         categories = data.categories or ([] if not self.cfg.train.test_only else self._categories_from_checkpoint())
         cat_map = CategoryMap.from_categories(categories) if categories else None
         train_ds: Dataset = []  # type: ignore[assignment]  # evaluation only: the engine never reads it
         if not self.cfg.train.test_only:
             sizes, flip = data.train_min_sizes or [model.min_size], data.hflip_prob
             transforms = detection_transforms(True, min_sizes=sizes, max_size=model.max_size, hflip_prob=flip)
-            train_ds = build_dataset(data, train=True, transforms=transforms, categories=cat_map)
+            train_ds = build_dataset(data, train=True, transforms=transforms, categories=cat_map, masks=masks)
             cat_map = train_ds.categories
-        val_ds = build_dataset(data, train=False, transforms=detection_transforms(False), categories=cat_map)
+        val_ds = build_dataset(data, train=False, transforms=detection_transforms(False), categories=cat_map,
+                               masks=masks)  # fmt: skip
         if not any(not a["iscrowd"] for a in val_ds.coco["annotations"]):
             raise DataError(
                 f"{val_ds.annotation_file}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
@@ -164,10 +169,8 @@ class DetectionTask(Task):
     def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, torch.Tensor]:
         images, targets = batch
         images = [image.to(device, non_blocking=True) for image in images]
-        targets = [
-            {"boxes": t["boxes"].as_subclass(torch.Tensor).to(device), "labels": t["labels"].to(device)}
-            for t in targets
-        ]
+        keys = ("boxes", "labels", "masks") if needs_masks(self.cfg.model.arch) else ("boxes", "labels")
+        targets = [{key: t[key].as_subclass(torch.Tensor).to(device) for key in keys} for t in targets]
         return model(images, targets)
 
     # ------------------------------------------------------------ evaluation
@@ -188,11 +191,13 @@ class DetectionTask(Task):
             raise DataError(f"{dataset.image_dir}: no validation image could be read ({len(dataset)} skipped)")
         metrics = None
         if distributed.is_main_process():
-            metrics, self._precision = coco_evaluation(dataset.coco, [r for _, res in gathered for r in res], all_ids)
+            iou_types = ("bbox", "segm") if needs_masks(self.cfg.model.arch) else ("bbox",)
+            results = [r for _, res in gathered for r in res]
+            metrics, self._precision = coco_evaluation(dataset.coco, results, all_ids, iou_types=iou_types)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
             if self.cfg.data.format == "voc":  # "bbox": COCO-style AP over the same boxes, difficult ones as crowd
-                voc = voc_evaluate(dataset.coco, [r for _, res in gathered for r in res], all_ids)
+                voc = voc_evaluate(dataset.coco, results, all_ids)
                 metrics.update(voc, data_format="voc")
         return distributed.all_gather_object(metrics)[0]
 

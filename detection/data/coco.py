@@ -17,6 +17,7 @@ from torchvision import tv_tensors
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
+from .masks import check_segmentations, segmentation_masks
 from .skipping import SkippingDataset
 
 __all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations"]
@@ -263,8 +264,9 @@ class CocoDetection(SkippingDataset):
     """COCO-format detection dataset giving ``(image, target)`` pairs for torchvision's detectors.
 
     ``target`` holds ``boxes`` (``tv_tensors.BoundingBoxes``, XYXY pixels), ``labels`` (contiguous, see
-    :class:`CategoryMap`) and ``image_id``. Crowd regions are left out of the targets (the evaluator reads them
-    from :attr:`coco`); images without annotations are kept.
+    :class:`CategoryMap`), ``image_id`` and, with ``masks``, ``masks`` (``tv_tensors.Mask``, ``(N, H, W)`` uint8 0/1,
+    one per box). Crowd regions are left out of the targets (the evaluator reads them from :attr:`coco`); images
+    without annotations are kept.
 
     Args:
         image_dir: folder holding the ``file_name`` of every image.
@@ -276,6 +278,9 @@ class CocoDetection(SkippingDataset):
         substitute_bad: return another image for a bad one (training) rather than ``None`` (evaluation).
         allow_duplicate_annotation_ids: warn about repeated annotation ids instead of failing (training; the
             evaluation needs unique ids).
+        masks: instance masks too (Mask R-CNN): every annotation's ``segmentation`` (polygons, compressed or
+            uncompressed RLE) is checked when the file is read (:func:`detection.data.masks.check_segmentations`)
+            and decoded with each image. Box detectors leave it off and never decode a mask.
 
     Examples::
 
@@ -295,6 +300,7 @@ class CocoDetection(SkippingDataset):
         skip_bad_images: bool = False,
         substitute_bad: bool = False,
         allow_duplicate_annotation_ids: bool = False,
+        masks: bool = False,
     ):
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
@@ -303,6 +309,9 @@ class CocoDetection(SkippingDataset):
         self.coco = load_coco_annotations(
             self.annotation_file, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
         )
+        if masks:
+            check_segmentations(self.annotation_file, self.coco)
+        self.masks = masks
         self.categories = categories or CategoryMap.from_categories(self.coco["categories"])
         unknown = sorted({c["id"] for c in self.coco["categories"]} - set(self.categories.ids))
         if unknown:
@@ -340,6 +349,8 @@ class CocoDetection(SkippingDataset):
             "labels": torch.tensor([self.categories.to_label(a["category_id"]) for a in anns], dtype=torch.int64),
             "image_id": info["id"],
         }
+        if self.masks:
+            target["masks"] = tv_tensors.Mask(segmentation_masks(anns, image.height, image.width))
         if self.transforms is not None:
             return self.transforms(image, target)
         return image, target

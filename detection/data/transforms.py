@@ -1,4 +1,4 @@
-"""Detection augmentation with ``torchvision.transforms.v2`` on ``tv_tensors`` (image + boxes move together)."""
+"""Detection augmentation with ``torchvision.transforms.v2`` on ``tv_tensors`` (image, boxes, masks move together)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ def detection_transforms(
 
     Training: resize so the shorter side is one of ``min_sizes`` drawn at random (multi-scale training when it
     holds several; nothing when it is empty, the model then resizes), horizontal flip, then boxes are clamped to
-    the image and boxes left degenerate are removed with their labels. Evaluation only converts (the model
-    resizes to its ``min_size`` and maps the boxes back).
+    the image and boxes left degenerate are removed with their labels. Instance masks (``target["masks"]``, a
+    ``tv_tensors.Mask``) are resized (nearest), flipped and removed with their boxes by the same steps. Evaluation
+    only converts (the model resizes to its ``min_size`` and maps the boxes back).
 
     Args:
         train: training pipeline (augmentation) or evaluation pipeline.
