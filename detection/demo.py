@@ -4,12 +4,14 @@
 in the real COCO layout (JPEG files + instances JSON), trains Faster R-CNN GhostNet-FPN from scratch with the recipe
 ``configs/faster_rcnn_ghostnet_fpn_demo.yaml``, evaluates it with pycocotools, draws the predictions on validation
 images and prints where everything is. ``--compare`` also trains torchvision's
-``fasterrcnn_mobilenet_v3_large_fpn`` (from scratch too) with the same data, budget and schedule.
+``fasterrcnn_mobilenet_v3_large_fpn`` (from scratch too) with the same data, budget and schedule. ``--arch`` picks
+another of ours (each with its ``*_demo.yaml``); ``--arch mask_rcnn`` also reports the mask AP (``segm.AP``).
 
 Examples::
 
     python -m detection.demo --output-dir demo_output/detection
     python -m detection.demo --output-dir demo_output/detection --compare
+    python -m detection.demo --arch mask_rcnn --output-dir demo_output/mask_rcnn --compare
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ARCHS = ("faster_rcnn", "retinanet", "fcos", "ssdlite")
+ARCHS = ("faster_rcnn", "retinanet", "fcos", "ssdlite", "mask_rcnn")
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -61,10 +63,12 @@ SPEC = DemoSpec(
         "retinanet": ("retinanet_mobilenet_v3_large_fpn",),
         "fcos": ("fcos_mobilenet_v3_large_fpn",),
         "ssdlite": ("ssdlite320_mobilenet_v3_large",),
+        "mask_rcnn": ("maskrcnn_mobilenet_v3_large_fpn",),
     },
     num_train=160,
     num_val=40,
     image_size=256,
+    extra_metrics={"mask_rcnn": ("segm.AP",)},
 )
 
 

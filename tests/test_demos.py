@@ -57,7 +57,9 @@ def test_demo_recipe_must_exist(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="demo recipe not found: .*missing.yaml"):
         run_demo(replace(DETECTION, recipes={"faster_rcnn": tmp_path / "missing.yaml"}), tmp_path)
-    with pytest.raises(ValueError, match=r"--arch must be one of \['faster_rcnn', 'retinanet', 'fcos', 'ssdlite'\]"):
+    with pytest.raises(
+        ValueError, match=r"--arch must be one of \['faster_rcnn', 'retinanet', 'fcos', 'ssdlite', 'mask_rcnn'\]"
+    ):
         run_demo(DETECTION, tmp_path, arch="yolo")
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class DemoSpec:
         metric: dotted metric of the evaluation results reported and compared (``"bbox.AP"``, ``"mIoU"``).
         baselines: our architecture -> registry names of the torchvision counterparts ``--compare`` trains.
         num_train, num_val, image_size: defaults of the synthetic data.
+        extra_metrics: our architecture -> more dotted metrics the summary shows beside ``metric``
+            (``{"mask_rcnn": ("segm.AP",)}``).
     """
 
     title: str
@@ -59,6 +61,7 @@ class DemoSpec:
     num_train: int
     num_val: int
     image_size: int
+    extra_metrics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class StageClock:
@@ -167,12 +170,14 @@ def _print_summary(
 ) -> None:
     from ..bench import format_table
 
+    metrics = (spec.metric, *spec.extra_metrics.get(runs["ours"]["arch"], ()))
     rows = [
-        {"run": name, "arch": run["arch"], "metric": get_metric(run["metrics"], spec.metric), "s": run["train_seconds"]}
+        {"run": name, "arch": run["arch"], **{m: get_metric(run["metrics"], m) for m in metrics},
+         "s": run["train_seconds"]}
         for name, run in runs.items()
-    ]
+    ]  # fmt: skip
     print(f"\n{runs['ours']['arch']} and its baselines from scratch on {num_train} synthetic images ({recipe.name}):")
-    print(format_table(rows, [("run", "run", ""), ("arch", "model.arch", ""), ("metric", spec.metric, ".3f"),
+    print(format_table(rows, [("run", "run", ""), ("arch", "model.arch", ""), *[(m, m, ".3f") for m in metrics],
                               ("s", "train s", ".0f")]))  # fmt: skip
     print(f"runs:        {out / 'runs'} (best.pth, checkpoint.pth, log.jsonl, metrics.json, plots/, tb/ per run)")
     print(f"predictions: {out / 'predictions'} ({drawn} drawn images)")
