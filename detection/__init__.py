@@ -19,7 +19,7 @@ from .config import DetectionConfig
 from .data.coco import CategoryMap, CocoDetection
 from .evaluate import coco_evaluate
 from .fpn import TimmFPNBackbone, ghostnet_fpn_backbone
-from .models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn
+from .models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn, maskrcnn_ghostnet_fpn
 
 __all__ = [
     "MODELS",
@@ -32,4 +32,5 @@ __all__ = [
     "coco_evaluate",
     "fasterrcnn_ghostnet_fpn",
     "ghostnet_fpn_backbone",
+    "maskrcnn_ghostnet_fpn",
 ]
