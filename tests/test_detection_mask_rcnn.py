@@ -50,6 +50,14 @@ def test_registry_entries_train_and_predict_masks(arch):
         ModelConfig(arch=arch, mask_head_layers=[])
 
 
+def test_mask_loss_starts_at_ln2():
+    """Mask logits start near 0 (detectron2's init): torchvision's Kaiming fan-out over 3 classes gave 2.2 here."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="mask_rcnn", **SMALL)).train()
+    losses = model([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [_square_target(), _square_target()])
+    assert losses["loss_mask"].item() == pytest.approx(np.log(2), abs=0.01)
+
+
 # --------------------------------------------------------------------------------------------------------- data
 # A 6 x 5 image; each object's mask, by hand (rows, columns).
 POLYGON = np.zeros((5, 6), np.uint8)
