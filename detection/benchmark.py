@@ -1,15 +1,21 @@
-"""Detection speed: Faster R-CNN GhostNet-FPN (our defaults) against torchvision's MobileNetV3-Large-FPN.
+"""Detection speed: Faster R-CNN GhostNet-FPN (our defaults) against torchvision's MobileNetV3-Large-FPN, or every
+architecture against its torchvision counterpart.
 
 Inference latency (one image) and one training step (SGD, synthetic boxes) at the same image size and number of
 classes, timed by the shared harness (:mod:`ghost_backbones.bench`) with the models interleaved, so load from other
 processes hits all alike. The table has the common columns (speed-up = baseline time / ours: above 1 is faster)
 and the training step's ``train step`` median / best / speed-ups; training images/s = train batch x 1000 / median ms.
 
+``--archs`` times inference only, a row per architecture of ours (``model.arch``, its COCO recipe's ``model``
+section, random weights) and one per torchvision counterpart (:data:`COUNTERPART`), each pair at its recipe's
+``min_size`` (square images: 800 for the FPN detectors, 320 for SSDLite) unless ``--img-size`` is given.
+
 Examples::
 
     python -m detection.benchmark                      # 800x800, 91 classes, 2 CPU threads
     python -m detection.benchmark --device cuda --amp --train-batch 8
     python -m detection.benchmark --profile            # where a training step's time goes (torch.profiler)
+    python -m detection.benchmark --archs all          # every architecture and its counterpart, inference
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,12 +42,15 @@ from ghost_backbones.bench import (
     table_columns,
     time_cases,
 )
-from ghost_backbones.engine import apply_overrides, autocast, run_cli
+from ghost_backbones.engine import apply_overrides, autocast, load_config, run_cli
 
-from .config import ModelConfig
+from .config import DetectionConfig, ModelConfig
 from .models import build_model
 
 __all__ = [
+    "COUNTERPART",
+    "arch_models",
+    "benchmark_architectures",
     "benchmark_detectors",
     "build_models",
     "main",
@@ -56,6 +66,16 @@ BASELINE = "fasterrcnn_mobilenet_v3_large_fpn"
 TRAIN = {"train": "train step"}
 #: Timing defaults: a detector call takes long, so fewer calls than the backbone benchmark.
 TIMING = TimingConfig(warmup=2, iters=5, repeats=3)
+#: Our architecture (``model.arch``) -> the torchvision counterpart (registry entry) its ``--archs`` row is compared
+#: with: torchvision's own class on MobileNetV3-Large (``detection.models.baselines``).
+COUNTERPART = {
+    "faster_rcnn": "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet": "retinanet_mobilenet_v3_large_fpn",
+    "fcos": "fcos_mobilenet_v3_large_fpn",
+    "ssdlite": "ssdlite320_mobilenet_v3_large",
+    "mask_rcnn": "maskrcnn_mobilenet_v3_large_fpn",
+}
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def build_models(
@@ -87,6 +107,84 @@ def build_models(
         models[OURS_FUSED] = reparameterize_model(fused_model.eval())
     models[REFERENCE] = build_model(replace(cfg, arch=BASELINE))
     return models
+
+
+def arch_models(arch: str, num_classes: int, size: int | None = None) -> tuple[int, dict[str, nn.Module]]:
+    """Our ``arch`` as its COCO recipe builds it (random weights) and its torchvision counterpart, and their input side.
+
+    Args:
+        arch: a key of :data:`COUNTERPART`.
+        num_classes: classes including the background.
+        size: the square input's side (``None``: the recipe's ``model.min_size``); both models keep it (``min_size`` =
+            ``max_size`` = ``size``; torchvision's SSDLite has its own fixed 320).
+
+    Examples::
+
+        >>> size, models = arch_models("ssdlite", 4)
+        >>> size, list(models)
+        (320, ['ssdlite (ours)', 'ssdlite320_mobilenet_v3_large'])
+    """
+    if arch not in COUNTERPART:
+        raise ValueError(f"arch must be one of {list(COUNTERPART)}, got {arch!r}")
+    recipe = CONFIGS / f"{arch}_ghostnet{'' if arch == 'ssdlite' else '_fpn'}_coco.yaml"
+    cfg = load_config(DetectionConfig, recipe, ["model.backbone.pretrained=false"]).model
+    size = size or cfg.min_size
+    cfg = replace(cfg, num_classes=num_classes, min_size=size, max_size=size)
+    theirs = COUNTERPART[arch]
+    return size, {f"{arch} (ours)": build_model(cfg), theirs: build_model(replace(cfg, arch=theirs))}
+
+
+def benchmark_architectures(
+    archs: Sequence[str] = tuple(COUNTERPART),
+    *,
+    num_classes: int = 91,
+    size: int | None = None,
+    amp: bool = False,
+    timing: TimingConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Inference latency (one image, eval mode) of each of our ``archs`` and its torchvision counterpart.
+
+    Every model of every architecture is timed in the same interleaved rounds; each pair at its own input side
+    (see :func:`arch_models`). Untrained, so the two-stage detectors keep their full proposal budget.
+
+    Args:
+        archs: keys of :data:`COUNTERPART`.
+        num_classes: classes including the background (91 = torchvision's COCO heads).
+        size: one input side for all (``None``: each recipe's ``min_size``).
+        amp: autocast (float16 on CUDA, bfloat16 on CPU).
+        timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
+
+    Returns:
+        The rows of :mod:`ghost_backbones.bench.table` (``baseline``: the counterpart, its own for itself) plus
+        ``arch`` and ``img_size``.
+
+    Examples::
+
+        >>> rows = benchmark_architectures(["fcos"], num_classes=4, size=96,
+        ...                                timing=TimingConfig(warmup=0, iters=1, repeats=1))
+        >>> [(r["arch"], r["model"], r["baseline"]) for r in rows]  # doctest: +NORMALIZE_WHITESPACE
+        [('fcos', 'fcos (ours)', 'fcos_mobilenet_v3_large_fpn'),
+         ('fcos', 'fcos_mobilenet_v3_large_fpn', 'fcos_mobilenet_v3_large_fpn')]
+    """
+    timing = timing or TIMING
+    if not archs:
+        raise ValueError(f"no architecture to time; choose from {list(COUNTERPART)}")
+    dev = timing.torch_device
+    cases: dict[str, Case] = {}
+    counted: list[tuple[str, int, str, dict[str, float]]] = []  # (arch, side, model, its params and GMACs)
+    for arch in archs:
+        side, models = arch_models(arch, num_classes, size)
+        image = [torch.rand(3, side, side).to(dev)]
+        for name, model in models.items():
+            model = model.to(dev).eval()
+            cases[name] = Case(model, image, prepare=model.eval, context=lambda: autocast(dev, amp))
+            counted.append((arch, side, name, dict(params_m=count_params(model) / 1e6,
+                                                   gmacs=count_macs(model, image) / 1e9)))  # fmt: skip
+    timings = time_cases(cases, timing)
+    return [
+        {"arch": arch, "img_size": f"{side}x{side}", **result_row(name, COUNTERPART[arch], timings, **counts)}
+        for arch, side, name, counts in counted
+    ]
 
 
 def _train_step_fn(model: nn.Module, device: torch.device, amp: bool) -> Callable[[Any], None]:
@@ -256,10 +354,20 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         "--opts", nargs="+", default=[], metavar="KEY=VALUE", help="change our model's config, e.g. fpn_channels=256"
     )
     parser.add_argument("--profile", action="store_true", help="profile one training step of each model instead")
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        choices=[*COUNTERPART, "all"],
+        help="time inference of these architectures of ours (all: every one) and their torchvision counterparts, "
+        "each at its COCO recipe's min_size unless --img-size is given",
+    )
     add_timing_args(parser, TIMING, img_size="800")
+    parser.set_defaults(img_size=None)  # 800, or with --archs each recipe's min_size
     args = parser.parse_args(argv)
-    size = parse_img_size(args.img_size)
     timing = TimingConfig.from_args(args)
+    if args.archs:
+        return _report_architectures(args, timing)
+    size = parse_img_size(args.img_size or "800")
     setup = dict(img_size=list(size), num_classes=args.num_classes, train_batch=args.train_batch, amp=args.amp)
     setup.update(opts=" ".join(args.opts) or None, **timing.describe())
     if args.profile:
@@ -274,6 +382,21 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         timing=timing,
     )
     report(rows, setup, args.json, columns=table_columns(TRAIN, timing.timer))
+    return rows
+
+
+def _report_architectures(args: argparse.Namespace, timing: TimingConfig) -> list[dict[str, Any]]:
+    archs = list(COUNTERPART) if "all" in args.archs else args.archs
+    size = None
+    if args.img_size:
+        height, width = parse_img_size(args.img_size)
+        if height != width:
+            raise ValueError(f"use a square image size (the models resize to min_size = max_size), got {args.img_size}")
+        size = height
+    rows = benchmark_architectures(archs, num_classes=args.num_classes, size=size, amp=args.amp, timing=timing)
+    setup = dict(archs=archs, img_size=size or "recipe min_size", num_classes=args.num_classes, amp=args.amp)
+    columns = [("arch", "arch", ""), ("img_size", "input", ""), *table_columns(timer=timing.timer)]
+    report(rows, {**setup, **timing.describe()}, args.json, columns=columns)
     return rows
 
 

@@ -4,7 +4,17 @@ import json
 
 import pytest
 
-from detection.benchmark import OURS, OURS_FUSED, PROFILE_GROUPS, REFERENCE, build_models, main
+from detection.benchmark import (
+    COUNTERPART,
+    OURS,
+    OURS_FUSED,
+    PROFILE_GROUPS,
+    REFERENCE,
+    arch_models,
+    build_models,
+    main,
+)
+from detection.models import MODELS
 from ghost_backbones.bench import table_columns
 from ghost_backbones.engine import ConfigError
 
@@ -58,6 +68,35 @@ def test_benchmark_table_headers(capsys):
 def test_benchmark_rejects_bad_settings(argv, match):
     with pytest.raises(ValueError, match=match):
         main(["--img-size", "96", "--num-classes", "4", "--iters", "1", "--warmup", "0", *argv])
+
+
+def test_benchmark_archs_rows_pair_each_architecture_with_its_counterpart(capsys):
+    rows = main(["--archs", "retinanet", "ssdlite", "--img-size", "64", "--num-classes", "4", "--warmup", "0",
+                 "--iters", "1", "--repeats", "1", "--json"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["results"] == rows
+    assert [(r["arch"], r["model"], r["baseline"]) for r in rows] == [
+        ("retinanet", "retinanet (ours)", "retinanet_mobilenet_v3_large_fpn"),
+        ("retinanet", "retinanet_mobilenet_v3_large_fpn", "retinanet_mobilenet_v3_large_fpn"),
+        ("ssdlite", "ssdlite (ours)", "ssdlite320_mobilenet_v3_large"),
+        ("ssdlite", "ssdlite320_mobilenet_v3_large", "ssdlite320_mobilenet_v3_large"),
+    ]
+    by_name = {r["model"]: r for r in rows}
+    for row in rows:
+        assert set(COMMON_KEYS) <= set(row) and row["img_size"] == "64x64"
+        assert row["speedup"] == by_name[row["baseline"]]["median_ms"] / row["median_ms"]
+
+
+def test_benchmark_archs_cover_the_registry_at_their_recipes_sizes():
+    assert sorted(COUNTERPART) == MODELS.names(baselines=False)
+    assert all(MODELS.is_baseline(theirs) for theirs in COUNTERPART.values())
+    size, models = arch_models("retinanet", 4)
+    ours = models["retinanet (ours)"]
+    assert size == 800 and ours.transform.min_size == (800,) and ours.transform.max_size == 800
+    assert type(ours) is type(models["retinanet_mobilenet_v3_large_fpn"])
+    with pytest.raises(ValueError, match=r"arch must be one of \['faster_rcnn', .*\], got 'yolo'"):
+        arch_models("yolo", 4)
+    with pytest.raises(ValueError, match="use a square image size"):
+        main(["--archs", "fcos", "--img-size", "64x96"])
 
 
 @pytest.mark.slow  # a subprocess or a profiler run: ~10 s on our 2-core machines
