@@ -28,9 +28,11 @@ from tqdm import tqdm
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import resolve_device, run_cli, write_json
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
+from ghost_backbones.export import is_onnx
 
 from .data.coco import CategoryMap
 from .evaluate import MASK_THRESHOLD, to_coco_results
+from .export import load_exported_detector
 from .task import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
@@ -141,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         >>> main(["--weights", "runs/frcnn/best.pth", "--input", "photos", "--output-dir", "out"])  # doctest: +SKIP
     """
     parser = argparse.ArgumentParser(description="Detect objects (and their masks) with a trained detector")
-    parser.add_argument("--weights", required=True, help="checkpoint written by detection.train (best.pth)")
+    parser.add_argument(
+        "--weights", required=True, help="checkpoint written by detection.train (best.pth), or a detection.export .onnx"
+    )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
         "--output-dir", required=True, help="where drawn images and detections.json go (not the input folder)"
@@ -155,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     device = resolve_device(args.device)
     paths = list_images(args.input)
     prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
-    model, categories = load_detector(args.weights)
+    model, categories = load_exported_detector(args.weights) if is_onnx(args.weights) else load_detector(args.weights)
     detections = predict_images(
         model,
         categories,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "NonFiniteLossError"]
+__all__ = ["ConfigError", "DataError", "ExportError", "NonFiniteLossError"]
 
 
 class ConfigError(ValueError):
@@ -11,6 +11,10 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """Bad input data: the message names the file (or annotation id) and the problem."""
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported faithfully: the message names the format, the layer or output, the numbers."""
 
 
 class NonFiniteLossError(RuntimeError):

@@ -29,6 +29,7 @@ from ghost_backbones.data import voc_palette
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import pretrained_mean_std, progress, resolve_device, run_cli
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
+from ghost_backbones.export import OnnxSegmenter, is_onnx, load_onnx
 
 from .data.transforms import SegmentationEvalTransform
 from .task import load_segmenter, predict_logits
@@ -53,6 +54,8 @@ def predict_mask(
         >>> predict_mask(model, Image.open("photo.jpg"), 520).shape  # doctest: +SKIP
         (375, 500)
     """
+    if isinstance(model, OnnxSegmenter):  # the exported graph resizes, normalises and upsamples itself
+        return model.predict_mask(image, base_size)
     mean, std = pretrained_mean_std(model)
     x = SegmentationEvalTransform(base_size, mean=mean, std=std).image(image.convert("RGB")).unsqueeze(0).to(device)
     logits = predict_logits(model, x, (image.height, image.width))
@@ -136,7 +139,9 @@ def get_parser() -> argparse.ArgumentParser:
         description="Predict VOC-palette masks and overlays with a segmentation checkpoint",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--weights", required=True, help="checkpoint written by segmentation.train (best.pth)")
+    p.add_argument(
+        "--weights", required=True, help="checkpoint written by segmentation.train (best.pth), or an exported .onnx"
+    )
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output-dir", required=True, help="where masks and overlays are written (not the input folder)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -157,9 +162,14 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     device = resolve_device(args.device)
     images = list_images(args.input)
     prepare_output_dir(args.output_dir, inputs=images)  # before the model is loaded
-    model, cfg = load_segmenter(args.weights)
-    model.to(device)
-    base_size = cfg.data.base_size if args.base_size is None else args.base_size
+    if is_onnx(args.weights):
+        model = load_onnx(args.weights, "segmentation")
+        recorded = model.base_size  # fixed in the exported graph
+    else:
+        model, cfg = load_segmenter(args.weights)
+        model.to(device)
+        recorded = cfg.data.base_size
+    base_size = recorded if args.base_size is None else args.base_size
     written = predict_paths(
         model, images, args.output_dir, base_size, device, args.alpha, skip_bad_images=args.skip_bad_images
     )

