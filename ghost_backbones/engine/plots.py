@@ -124,8 +124,12 @@ def plot_training_curves(log_path: str | Path, folder: str | Path, *, metric: st
     axes[1].plot(steps, [r.get("lr", np.nan) for r in train], marker=marker)
     axes[1].set(title="learning rate", xlabel="optimizer step")
     values = [_get(r, metric) for r in evals]
-    axes[2].plot([r.get("epoch", i) + 1 for i, r in enumerate(evals)], values, marker="o")
-    axes[2].set(title=metric, xlabel="epoch")
+    epochs = [r.get("epoch", i) + 1 for i, r in enumerate(evals)]
+    axes[2].plot(epochs, values, marker="o")
+    for epoch, value in zip(epochs, values):  # the figures themselves, readable from a picture of a short run
+        axes[2].annotate(f"{value:.3g}", (epoch, value), textcoords="offset points", xytext=(0, 6), ha="center")
+    axes[2].set(title=metric, xlabel="epoch", xlim=(0.5, max([*epochs, 1]) + 0.5))
+    axes[2].xaxis.get_major_locator().set_params(integer=True)
     return _save(fig, Path(folder) / "training_curves.png")
 
 
