@@ -16,7 +16,7 @@ from detection import predict as detection_predict
 from detection.config import DetectionConfig
 from detection.models import MODELS as DETECTORS
 from detection.models import build_model as build_detector
-from ghost_backbones.engine import config_to_dict, load_config, save_checkpoint
+from ghost_backbones.engine import config_to_dict, load_config, run_cli, save_checkpoint
 from ghost_backbones.export import load_onnx
 from segmentation import export as segmentation_export
 from segmentation import predict as segmentation_predict
@@ -158,3 +158,92 @@ def test_segmenter_exports_whole_and_predicts_the_same(arch, voc_root, folder):
     assert len({m.tobytes() for m in masks["eager"]}) > 1 or len(np.unique(masks["eager"][0])) > 1, "a constant model"
     for a, b in zip(masks["eager"], masks["onnx"]):
         assert a.shape == b.shape and (a == b).mean() >= 0.995  # predict resizes with PIL-exact uint8 arithmetic
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("pt2", marks=pytest.mark.slow)])  # pt2: 20-70 s
+def test_segmenter_torchscript_and_pt2_reproduce_eager(fmt, voc_root, folder):
+    weights = segmentation_checkpoint("lraspp", voc_root, folder)
+    output = folder / f"lraspp.{fmt}"
+    report = segmentation_export.main(["--weights", str(weights), "--output", str(output), "--format", fmt,
+                                       "--num-check-images", "1"])  # fmt: skip
+    assert report["check"]["min_pixel_agreement"] >= 0.999  # the check ran the saved file, at two sizes
+    module = torch.jit.load(str(output)) if fmt == "torchscript" else torch.export.load(str(output)).module()
+    deployable = segmentation_export.load_deployable(weights)
+    image = torch.randint(0, 256, (2, 3, 70, 90), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(module(image), deployable.graph(image))
+
+
+@pytest.mark.slow
+def test_detector_torchscript_reproduces_eager(coco_root, folder):
+    weights = detection_checkpoint("faster_rcnn", coco_root, folder)
+    output = folder / "faster_rcnn.torchscript"
+    detection_export.main(["--weights", str(weights), "--output", str(output), "--format", "torchscript"])
+    image = torch.randint(0, 256, (3, 100, 140), dtype=torch.uint8)
+    graph = detection_export.load_deployable(weights).graph
+    with torch.no_grad():
+        for got, expected in zip(torch.jit.load(str(output))(image), graph(image)):
+            torch.testing.assert_close(got, expected, atol=0.5, rtol=0)
+
+
+@pytest.mark.slow
+def test_detector_pt2_is_refused_with_the_reason(coco_root, folder, capsys):
+    weights = detection_checkpoint("retinanet", coco_root, folder)
+    output = folder / "retinanet.pt2"
+    assert run_cli(detection_export.main, ["--weights", str(weights), "--output", str(output), "--format", "pt2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: torch.export cannot export this retinanet model")
+    assert "data-dependent" in err[0] and "use --format onnx or --format torchscript" in err[0]
+    assert not output.exists()
+
+
+def test_int8_segmenter_measures_its_accuracy(voc_root, folder, capsys):
+    weights = segmentation_checkpoint("deeplabv3", voc_root, folder)
+    output = folder / "deeplabv3_int8.onnx"
+    report = segmentation_export.main(["--weights", str(weights), "--output", str(output), "--int8",
+                                       "--num-calib-images", "4", "--num-check-images", "1"])  # fmt: skip
+    accuracy = json.loads((folder / "deeplabv3_int8.accuracy.json").read_text())
+    assert accuracy["metric"] == "mIoU" and set(accuracy) >= {"fp32", "int8", "change", "pixel_agreement_with_fp32"}
+    assert accuracy["fp32"]["images"] == 6 and report["quantization"]["calibration_images"] == 4
+    assert "INT8 mIoU:" in capsys.readouterr().out
+    model = load_onnx(output, "segmentation")
+    assert model.metadata["quantization"]["weights"] == "int8 per channel"
+    image = np.asarray(Image.open(sorted((voc_root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[0]))
+    assert model(torch.from_numpy(image.copy()).permute(2, 0, 1)).shape == (1, *image.shape[:2])
+
+
+@pytest.mark.slow
+def test_int8_detector_runs(coco_root, folder):
+    weights = detection_checkpoint("faster_rcnn", coco_root, folder)
+    output = folder / "faster_rcnn_int8.onnx"
+    report = detection_export.main(["--weights", str(weights), "--output", str(output), "--int8",
+                                    "--num-calib-images", "4", "--num-check-images", "1"])  # fmt: skip
+    assert report["accuracy"]["metric"] == "AP" and (folder / "faster_rcnn_int8.accuracy.json").is_file()
+
+
+def test_bad_inputs_give_one_error_line(coco_root, folder, capsys):
+    weights = detection_checkpoint("faster_rcnn", coco_root, folder)
+    taken = folder / "taken.onnx"
+    taken.write_bytes(b"someone's file")
+    cases = {
+        "--weights: checkpoint not found":
+            ["--weights", str(folder / "missing.pth"), "--output", str(folder / "a.onnx")],
+        "refusing to overwrite it": ["--weights", str(weights), "--output", str(taken)],
+        "--format must be one of ['onnx', 'torchscript', 'pt2'], got 'tflite'":
+            ["--weights", str(weights), "--output", str(folder / "a.tflite"), "--format", "tflite"],
+        "--int8 quantizes ONNX models": ["--weights", str(weights), "--output", str(folder / "a.pt"), "--format",
+                                         "torchscript", "--int8"],
+        "--check-images: folder not found": ["--weights", str(weights), "--output", str(folder / "a.onnx"),
+                                             "--check-images", str(folder / "nowhere")],
+    }  # fmt: skip
+    for message, argv in cases.items():
+        assert run_cli(detection_export.main, argv) == 2, message
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert run_cli(detection_export.main, ["--weights", str(weights), "--output", str(weights)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert taken.read_bytes() == b"someone's file" and not (folder / "a.onnx").exists()
+    # predict on an .onnx of the other task, or a missing one
+    args = ["--input", str(coco_root / "val2017"), "--output-dir", str(folder / "p")]
+    assert run_cli(segmentation_predict.main, ["--weights", str(folder / "missing.onnx"), *args]) == 2
+    assert "ONNX model not found" in capsys.readouterr().err

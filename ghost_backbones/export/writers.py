@@ -9,7 +9,10 @@ detection post-processing. TorchScript is ``torch.jit.trace`` of the same graph.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -82,8 +85,12 @@ def _write_pt2(graph: nn.Module, sample: Tensor, path: Path, kind: str, meta: di
         shapes = ({0: auto, 2: auto, 3: auto},)
     else:
         shapes = ({1: auto, 2: auto},)
+    torch_logger = logging.getLogger("torch")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.CRITICAL)  # a failure prints the whole traced graph; the error below says why
     try:
-        program = torch.export.export(graph, (sample,), dynamic_shapes=shapes, strict=False)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            program = torch.export.export(graph, (sample,), dynamic_shapes=shapes, strict=False)
     except Exception as e:  # torch.export's errors are many types; all mean the same to the user
         lines = str(e).strip().splitlines()
         where = next((line.strip() for line in lines if line.startswith("Caused by")), "")
@@ -93,6 +100,8 @@ def _write_pt2(graph: nn.Module, sample: Tensor, path: Path, kind: str, meta: di
             f"torch.export cannot export this {meta.get('architecture', kind)} model{detector}: {reason}; "
             "use --format onnx or --format torchscript"
         ) from e
+    finally:
+        torch_logger.setLevel(level)
     torch.export.save(program, str(path), extra_files={METADATA_FILE: json.dumps(meta)})
 
 
