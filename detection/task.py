@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 
 from ghost_backbones.engine import (
+    PREVIEW_IMAGES,
     DataError,
     Task,
     distributed,
@@ -104,6 +105,7 @@ class DetectionTask(Task):
         self.val_batch_size = cfg.data.val_batch_size
         self._datasets: tuple[Dataset, CocoDetection] | None = None
         self._precision: np.ndarray | None = None  # the last evaluation's PR array (main process), for `plot`
+        self._preview: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []  # (image, output) for `previews`
 
     # ------------------------------------------------------------------ data
     def _path(self, relative: str) -> Path:
@@ -178,11 +180,14 @@ class DetectionTask(Task):
         dataset: CocoDetection = loader.dataset
         results: list[dict[str, Any]] = []
         image_ids: list[int] = []
+        self._preview = []
         for images, targets in progress(loader, desc="evaluate"):
             if not images:
                 continue
             outputs = model([image.to(device, non_blocking=True) for image in images])
-            for target, output in zip(targets, outputs):
+            for image, target, output in zip(images, targets, outputs):
+                if len(self._preview) < PREVIEW_IMAGES:
+                    self._preview.append((image.cpu(), {k: v.cpu() for k, v in output.items()}))
                 image_ids.append(target["image_id"])
                 results.extend(to_coco_results(target["image_id"], output, dataset.categories))
         gathered = distributed.all_gather_object((image_ids, results))
@@ -200,6 +205,19 @@ class DetectionTask(Task):
                 voc = voc_evaluate(dataset.coco, results, all_ids)
                 metrics.update(voc, data_format="voc")
         return distributed.all_gather_object(metrics)[0]
+
+    def previews(self, score_thresh: float = 0.5) -> dict[str, np.ndarray]:
+        """The first validation images of the last evaluation with their detections above ``score_thresh`` drawn."""
+        from .predict import draw_detections  # predict imports this module
+
+        categories = self._datasets[1].categories if self._datasets else None
+        pictures = {}
+        for i, (image, output) in enumerate(self._preview):
+            keep = output["scores"] >= score_thresh
+            drawn = draw_detections((image * 255).round().to(torch.uint8), {k: v[keep] for k, v in output.items()},
+                                    categories)  # fmt: skip
+            pictures[str(i)] = drawn.permute(1, 2, 0).numpy()
+        return pictures
 
     def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
         """``pr_curves.png`` (per class, IoU 0.5 and 0.75; when anything was detected) and ``per_class_ap.png``."""

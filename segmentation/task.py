@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ghost_backbones.engine import Task, load_trained_model, plots, pretrained_mean_std, progress
+from ghost_backbones.engine import PREVIEW_IMAGES, Task, load_trained_model, plots, pretrained_mean_std, progress
 
 from .config import SegmentationConfig
 from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
@@ -83,6 +83,7 @@ class SegmentationTask(Task):
         self.cfg: SegmentationConfig = cfg
         self.mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None
         self._confmat: np.ndarray | None = None  # the last evaluation's confusion matrix, for `plot`
+        self._preview: list[tuple[Tensor, Tensor, Tensor]] = []  # (image, mask, prediction) for `previews`
 
     def build_model(self) -> nn.Module:
         model = build_model(self.cfg.model)
@@ -127,13 +128,33 @@ class SegmentationTask(Task):
 
     def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
         confmat = ConfusionMatrix(self.cfg.model.num_classes, device=device)
+        self._preview = []
         for images, masks in progress(loader, desc="evaluate"):
             masks = masks.to(device)
             logits = predict_logits(model, images.to(device), masks.shape[-2:])
-            confmat.update(masks, logits.argmax(1))
+            predicted = logits.argmax(1)
+            confmat.update(masks, predicted)
+            for image, mask, pred in zip(images, masks, predicted):
+                if len(self._preview) < PREVIEW_IMAGES:
+                    self._preview.append((image.cpu(), mask.cpu(), pred.cpu()))
         confmat.reduce_from_all_processes()
         self._confmat = confmat.numpy()
         return confmat.compute(self.cfg.data.class_names)
+
+    def previews(self) -> dict[str, np.ndarray]:
+        """The first validation images of the last evaluation: prediction (left) beside the ground truth (right)."""
+        from PIL import Image
+
+        from .predict import overlay  # predict imports this module
+
+        mean, std = (torch.tensor(v).view(3, 1, 1) for v in self.mean_std or ((0.0,) * 3, (1.0,) * 3))
+        pictures = {}
+        for i, (image, mask, pred) in enumerate(self._preview):
+            image = F.interpolate((image * std + mean)[None], size=mask.shape[-2:], mode="bilinear")[0]
+            photo = Image.fromarray((image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+            both = [np.asarray(overlay(photo, m.numpy().astype(np.uint8))) for m in (pred, mask)]
+            pictures[str(i)] = np.concatenate(both, axis=1)
+        return pictures
 
     def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
         """``confusion_matrix.png`` (rows normalised, class names) and ``per_class_iou.png`` (classes present)."""

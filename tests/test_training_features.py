@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ghost_backbones.engine import ConfigError, fit, load_checkpoint, load_config, read_jsonl
+from ghost_backbones.engine import PREVIEW_IMAGES, ConfigError, fit, load_checkpoint, load_config, read_jsonl
 from ghost_backbones.engine.prepare import convert_sync_batchnorm, enable_grad_checkpointing
 from ghost_backbones.engine.tensorboard import flatten_scalars
 
@@ -326,6 +326,16 @@ def test_engine_draws_training_curves_and_a_failing_plot_is_a_warning(tmp_path: 
     assert (tmp_path / "checkpoint.pth").is_file()
 
 
+def tensorboard_predictions(folder: Path) -> dict[str, tuple[int, int]]:
+    """The ``predictions/*`` images of a run's TensorBoard events: tag -> (height, width) of the last one."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"images": 0})
+    events.Reload()
+    tags = [tag for tag in events.Tags()["images"] if tag.startswith("predictions/")]
+    return {tag: (events.Images(tag)[-1].height, events.Images(tag)[-1].width) for tag in tags}
+
+
 def test_detection_run_draws_its_plots(coco_root: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from detection.train import main
@@ -341,6 +351,10 @@ def test_detection_run_draws_its_plots(coco_root: Path, tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert isinstance(metrics["bbox"]["per_category"], list)  # the PR array stays out of metrics.json
     assert "precision" not in json.dumps(metrics)
+    # TensorBoard: the first validation images with their detections drawn, at the images' own size.
+    val_images = json.loads((coco_root / "annotations" / "instances_val2017.json").read_text())["images"]
+    sizes = [(image["height"], image["width"]) for image in val_images[:PREVIEW_IMAGES]]
+    assert tensorboard_predictions(tmp_path / "tb") == {f"predictions/{i}": hw for i, hw in enumerate(sizes)}
 
 
 def test_segmentation_run_draws_its_plots(voc_root: Path, tmp_path: Path) -> None:
@@ -353,3 +367,10 @@ def test_segmentation_run_draws_its_plots(voc_root: Path, tmp_path: Path) -> Non
           "train.warmup_iters=3", "train.lr=0.05"])  # fmt: skip
     for name in ("training_curves", "confusion_matrix", "per_class_iou"):
         opened(tmp_path / "plots" / f"{name}.png")
+    # TensorBoard: prediction beside ground truth for the first validation images (twice a mask's width).
+    voc = voc_root / "VOCdevkit" / "VOC2012"
+    ids = (voc / "ImageSets" / "Segmentation" / "val.txt").read_text().split()[:PREVIEW_IMAGES]
+    sizes = [Image.open(voc / "JPEGImages" / f"{i}.jpg").size for i in ids]
+    assert tensorboard_predictions(tmp_path / "tb") == {
+        f"predictions/{i}": (h, 2 * w) for i, (w, h) in enumerate(sizes)
+    }

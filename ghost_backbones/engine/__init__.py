@@ -41,7 +41,7 @@ from .loop import fit
 from .registry import Registry
 from .runtime import ShardSampler, autocast, get_metric, progress
 from .schedule import lr_lambda
-from .task import Task
+from .task import PREVIEW_IMAGES, Task
 
 __all__ = [
     "BackboneConfig",
@@ -60,6 +60,7 @@ __all__ = [
     "JsonlLogger",
     "NonFiniteLossError",
     "ShardSampler",
+    "PREVIEW_IMAGES",
     "Task",
     "TrainConfig",
     "apply_overrides",

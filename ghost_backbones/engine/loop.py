@@ -197,6 +197,8 @@ class _Runner:
         if self.main:
             folder = self._write_metrics(metrics, epoch)
             self._plots(metrics, folder)
+            if self.tb.enabled and not self.cfg.test_only:  # a few validation images with predictions drawn
+                self.tb.arrays(draw_safely(self.task.previews) or {}, self.scheduler.last_epoch)
         return metrics
 
     def _write_metrics(self, metrics: dict[str, Any], epoch: int) -> Path:

@@ -19,11 +19,15 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import BatchSampler, Dataset, Sampler, default_collate
 
-__all__ = ["Task"]
+__all__ = ["PREVIEW_IMAGES", "Task"]
+
+# How many validation images a task draws with its predictions for TensorBoard after each evaluation.
+PREVIEW_IMAGES = 4
 
 
 class Task(ABC):
@@ -73,6 +77,14 @@ class Task(ABC):
     def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
         """Optional optimizer parameter groups; ``None`` uses the engine's (weight decay split for norms/biases)."""
         return None
+
+    def previews(self) -> dict[str, np.ndarray]:
+        """Optional: a few validation images with the last `evaluate`'s predictions drawn (name -> HWC uint8).
+
+        The engine adds them to TensorBoard (``predictions/<name>``) after each evaluation of a training run, so
+        the pictures show how predictions change; keep only a handful (`PREVIEW_IMAGES`) aside in `evaluate`.
+        """
+        return {}
 
     def plot(self, metrics: dict[str, Any], folder: Path) -> list[Path | None]:
         """Optional pictures of the evaluation that just ran (called on the main process after each one).

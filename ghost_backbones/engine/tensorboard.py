@@ -2,8 +2,9 @@
 
 Scalars: ``train/<loss>`` and ``train/lr`` every ``log_every`` iterations, ``epoch/<loss>`` per epoch, and every
 numeric metric of an evaluation under its dotted path with ``/`` (``bbox/AP``, ``mIoU``,
-``per_class_IoU/circle``); the x axis is the optimizer step. The run's pictures (``OUT/plots``) are added as
-images. Without the ``tensorboard`` package one note says so and the run goes on without event files.
+``per_class_IoU/circle``); the x axis is the optimizer step. Images: the run's pictures (``OUT/plots``) and a few
+validation images with each evaluation's predictions drawn (``predictions/0`` ...). Without the ``tensorboard``
+package one note says so and the run goes on without event files.
 
 Examples::
 
@@ -102,6 +103,13 @@ class TensorBoard:
                 with Image.open(path) as image:
                     pixels = np.asarray(image.convert("RGB"))
                 self.writer.add_image(f"plots/{Path(path).stem}", pixels, step, dataformats="HWC")
+
+    def arrays(self, pictures: Mapping[str, np.ndarray], step: int, prefix: str = "predictions/") -> None:
+        """Add each HWC uint8 picture of ``pictures`` as the image ``<prefix><name>``."""
+        if self.writer is None:
+            return
+        for name, pixels in pictures.items():
+            self.writer.add_image(f"{prefix}{name}", pixels, step, dataformats="HWC")
 
     def flush(self) -> None:
         if self.writer is not None:
