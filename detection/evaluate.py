@@ -58,6 +58,8 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
             Mask R-CNN's ``masks`` too: each result then gets its ``segmentation``, see :func:`encode_masks`).
         categories: the label -> category id mapping used in training.
 
+    Detections labelled 0 (the background: torchvision's FCOS, untrained, can output it) are dropped.
+
     Examples::
 
         >>> out = {"boxes": torch.tensor([[10.0, 20.0, 30.0, 60.0]]), "labels": torch.tensor([2]),
@@ -65,16 +67,17 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
         >>> to_coco_results(5, out, CategoryMap((1, 3), ("a", "b")))
         [{'image_id': 5, 'category_id': 3, 'bbox': [10.0, 20.0, 20.0, 40.0], 'score': 0.75}]
     """
-    boxes = output["boxes"].detach().float().cpu()
+    keep = output["labels"].detach().cpu() != 0  # background (an untrained FCOS can output it): not a detection
+    boxes = output["boxes"].detach().float().cpu()[keep]
     xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
-    labels = output["labels"].tolist()
-    scores = output["scores"].detach().float().cpu().tolist()
+    labels = output["labels"].detach().cpu()[keep].tolist()
+    scores = output["scores"].detach().float().cpu()[keep].tolist()
     results = [
         {"image_id": image_id, "category_id": categories.to_id(label), "bbox": [round(v, 2) for v in box], "score": s}
         for box, label, s in zip(xywh, labels, scores)
     ]
     if "masks" in output:
-        for result, rle in zip(results, encode_masks(output["masks"])):
+        for result, rle in zip(results, encode_masks(output["masks"][keep.to(output["masks"].device)])):
             result["segmentation"] = rle
     return results
 

@@ -71,6 +71,19 @@ def test_to_coco_results_maps_labels_back_to_ids():
     ]
 
 
+def test_to_coco_results_drops_background_detections():
+    # torchvision's FCOS, untrained, can label a detection 0 (background); it is no detection, not an error
+    output = {
+        "boxes": torch.tensor([[10.0, 20.0, 30.0, 60.0], [0.0, 0.0, 5.0, 5.0], [1.0, 1.0, 4.0, 4.0]]),
+        "labels": torch.tensor([0, 1, 0]),
+        "scores": torch.tensor([0.9, 0.5, 0.3]),
+        "masks": torch.stack([torch.full((1, 6, 6), v) for v in (0.9, 0.0, 0.9)]),
+    }
+    results = to_coco_results(9, output, CategoryMap((3, 7), ("square", "triangle")))
+    assert [(r["category_id"], r["bbox"], r["score"]) for r in results] == [(3, [0.0, 0.0, 5.0, 5.0], 0.5)]
+    assert results[0]["segmentation"]["counts"] == "T1"  # the kept detection's own (empty) mask
+
+
 # ------------------------------------------------------------------ prediction
 @pytest.fixture(scope="module")
 def checkpoint(coco_root, tmp_path_factory):
