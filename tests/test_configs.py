@@ -1,4 +1,5 @@
-"""Every recipe in configs/ loads, builds its model (pretrained weights off: offline) and runs one forward pass."""
+"""Every recipe in configs/ loads, builds its model (pretrained weights off: offline) and runs one forward pass;
+every segmentation recipe trains one iteration; every pretrained segmentation recipe has a from-scratch sibling."""
 
 from pathlib import Path
 
@@ -10,13 +11,16 @@ from detection.config import DetectionConfig
 from detection.models import MODELS as DETECTORS
 from detection.models import build_model as build_detector
 from detection.models import needs_masks
-from ghost_backbones.engine import load_config
+from ghost_backbones.data.synthetic import make_shapes_voc
+from ghost_backbones.engine import fit, load_config, read_jsonl
 from segmentation.config import SegmentationConfig
 from segmentation.models import MODELS as SEGMENTERS
 from segmentation.models import build_model as build_segmenter
+from segmentation.task import SegmentationTask
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 OFFLINE = ["model.backbone.pretrained=false"]
+SEGMENTATION = [p for p in CONFIGS if yaml.safe_load(p.read_text())["model"]["arch"] in SEGMENTERS]
 
 
 def _task(path: Path) -> str:
@@ -50,3 +54,34 @@ def test_recipe_loads_builds_and_runs(path: Path) -> None:
         assert out["out"].shape == (1, len(cfg.data.class_names), 64, 80)
         assert ("aux" in out) is cfg.model.aux_loss
     assert cfg.model.backbone.name in ("ghostnet", "ghostnetv2", "ghostnetv3")
+
+
+@pytest.fixture(scope="module")
+def two_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VOC shapes with 2 training images: one iteration at batch 2."""
+    return make_shapes_voc(tmp_path_factory.mktemp("voc_2"), num_train=2, num_val=1, image_size=64)
+
+
+@pytest.mark.parametrize("path", SEGMENTATION, ids=[p.stem for p in SEGMENTATION])
+def test_segmentation_recipe_trains_one_iteration(path: Path, two_images: Path, tmp_path: Path) -> None:
+    tiny = ["model.backbone.width=0.5", "data.crop_size=48", "data.base_size=64", "train.epochs=1",
+            "train.batch_size=2", "train.workers=0", "train.device=cpu", "train.eval_every=1", "train.log_every=1",
+            "train.tensorboard=false", "train.plots=false", f"data.root={two_images}",
+            f"train.output_dir={tmp_path}"]  # fmt: skip
+    cfg = load_config(SegmentationConfig, path, [*OFFLINE, *tiny])
+    metrics = fit(SegmentationTask(cfg))
+    steps = [r for r in read_jsonl(tmp_path / "log.jsonl") if r["type"] == "train"]
+    assert len(steps) == 1 and torch.isfinite(torch.tensor(steps[0]["loss"]))
+    assert 0 <= metrics["mIoU"] <= 100
+
+
+@pytest.mark.parametrize("arch", SEGMENTERS.names(baselines=False))
+def test_segmentation_recipes_for_and_without_pretrained_weights(arch: str) -> None:
+    """Turning the pretrained backbone off has its own recipe (AdamW, warmup), named in the pretrained one."""
+    pretrained, scratch = (CONFIGS[0].parent / f"{arch}_ghostnet_{kind}voc.yaml" for kind in ("", "scratch_"))
+    assert f"configs/{scratch.name}" in pretrained.read_text()
+    tuned = load_config(SegmentationConfig, pretrained, OFFLINE)
+    cfg = load_config(SegmentationConfig, scratch)
+    assert not cfg.model.backbone.pretrained and cfg.model.arch == arch and "FROM SCRATCH" in scratch.read_text()
+    assert (cfg.train.optimizer, cfg.train.lr, tuned.train.optimizer) == ("adamw", 0.003, "sgd")
+    assert cfg.train.warmup_iters > 0 and cfg.data == tuned.data and cfg.train.epochs == tuned.train.epochs
