@@ -1,15 +1,17 @@
-"""The segmentation demo: synthetic VOC data -> DeepLabV3-GhostNet from scratch on the CPU -> mIoU -> masks.
+"""The segmentation demo: synthetic VOC data -> a GhostNet segmenter from scratch on the CPU -> mIoU -> masks.
 
 ``make demo`` runs ``python -m segmentation.demo --output-dir demo_output/segmentation``: it writes the synthetic
 shapes dataset in the VOC layout, trains DeepLabV3-GhostNet from scratch with ``configs/deeplabv3_ghostnet_demo.yaml``,
 evaluates it (mIoU at the original resolution), writes prediction masks and overlays of validation images and prints
-where everything is. ``--compare`` also trains torchvision's ``deeplabv3_mobilenet_v3_large`` and
-``lraspp_mobilenet_v3_large`` (random init) with exactly the same recipe and budget.
+where everything is. ``--arch`` picks another of our heads (``deeplabv3plus``, ``fcn``, ``lraspp``: their
+``configs/<arch>_ghostnet_demo.yaml``, the same from-scratch recipe). ``--compare`` also trains torchvision's
+``deeplabv3_mobilenet_v3_large`` and ``lraspp_mobilenet_v3_large`` (random init) with exactly the same recipe and
+budget, whichever head is ours.
 
 Examples::
 
     python -m segmentation.demo --output-dir demo_output/segmentation
-    python -m segmentation.demo --output-dir demo_output/segmentation --compare
+    python -m segmentation.demo --output-dir demo_output/segmentation --arch lraspp --compare
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from .task import SegmentationTask, load_segmenter
 __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: Our heads, each with its demo recipe ``configs/<arch>_ghostnet_demo.yaml`` (the first is the default).
+ARCHS = ("deeplabv3", "deeplabv3plus", "fcn", "lraspp")
+#: ``--compare`` trains both torchvision MobileNetV3 heads against every one of ours, with our recipe.
+BASELINES = ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -50,11 +57,11 @@ SPEC = DemoSpec(
     title="GhostNet segmentation models",
     task_cls=SegmentationTask,
     config_cls=SegmentationConfig,
-    recipes={"deeplabv3": Path(__file__).resolve().parents[1] / "configs" / "deeplabv3_ghostnet_demo.yaml"},
+    recipes={arch: CONFIGS / f"{arch}_ghostnet_demo.yaml" for arch in ARCHS},
     make_data=_data,
     draw=_draw,
     metric="mIoU",
-    baselines={"deeplabv3": ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")},
+    baselines=dict.fromkeys(ARCHS, BASELINES),
     num_train=160,
     num_val=32,
     image_size=128,

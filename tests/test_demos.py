@@ -83,3 +83,30 @@ def test_demo_never_writes_over_an_earlier_one(tmp_path: Path, capsys: pytest.Ca
     assert f"note: {earlier} holds an earlier run (kept); this demo writes to {tmp_path / 'demo_2'}" in (
         capsys.readouterr().out
     )
+
+
+def test_segmentation_demo_has_every_head_against_both_torchvision_heads(capsys: pytest.CaptureFixture) -> None:
+    """``--arch`` offers each of our heads; each demo recipe is the default one with the head swapped, so that the
+    baselines ``--compare`` trains (both torchvision heads, every time) see the same recipe whichever head is ours."""
+    import yaml
+
+    from segmentation.demo import main
+    from segmentation.models import MODELS
+
+    heads = MODELS.names(baselines=False)
+    assert list(SEGMENTATION.recipes) == heads
+    assert all(SEGMENTATION.baselines[arch] == ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+               for arch in heads)  # fmt: skip
+    default = yaml.safe_load(SEGMENTATION.recipes["deeplabv3"].read_text())
+    for arch, path in SEGMENTATION.recipes.items():
+        recipe = yaml.safe_load(path.read_text())
+        assert recipe["model"]["arch"] == arch and not recipe["model"]["backbone"]["pretrained"]
+        assert (recipe["data"], recipe["train"], recipe["model"]["aux_loss"]) == (
+            default["data"],
+            default["train"],
+            False,
+        ), f"{path.name} differs from {SEGMENTATION.recipes['deeplabv3'].name} outside the model"
+    with pytest.raises(SystemExit):
+        main(["--arch", "unet"])
+    err = capsys.readouterr().err
+    assert "--arch: invalid choice: 'unet'" in err and all(f"'{arch}'" in err for arch in heads)
