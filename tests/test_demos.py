@@ -41,6 +41,10 @@ def test_demo_runs_every_stage_and_compares(spec, tmp_path: Path, capsys: pytest
         assert evals and evals[-1]["epoch"] == 0
         written = json.loads((folder / "metrics.json").read_text())
         assert written == {**run["metrics"], "epoch": 0}
+        # Where the time went: the epoch's training and the evaluation, both inside the run's whole time.
+        assert run["epochs_seconds"] > 0 and run["eval_seconds"] > 0
+        assert run["epochs_seconds"] + run["eval_seconds"] <= run["train_seconds"]
+        assert evals[-1]["seconds"] == pytest.approx(run["eval_seconds"], abs=0.05)
     saved = json.loads((tmp_path / "comparison.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(result["runs"]))
     drawn = sorted((tmp_path / "predictions").iterdir())
@@ -48,6 +52,7 @@ def test_demo_runs_every_stage_and_compares(spec, tmp_path: Path, capsys: pytest
     printed = capsys.readouterr().out
     for stage in result["stages"]:
         assert f"] {stage}: " in printed
+    assert printed.count("      training ") == len(result["runs"]) and "evaluation " in printed
     assert f"{ours} and its baselines from scratch on 8 synthetic images" in printed
     assert f"predictions: {tmp_path / 'predictions'} (4 drawn images)" in printed
 

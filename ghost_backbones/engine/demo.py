@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import apply_overrides, load_config
+from .jsonl import read_jsonl
 from .loop import fit, get_metric
 from .outputs import free_name
 from .task import Task
@@ -90,11 +91,25 @@ class StageClock:
 
 
 def _train(recipe: Path, spec: DemoSpec, root: Path, out: Path, overrides: Sequence[str], arch: str | None) -> dict:
+    """Train one run; its seconds split into training epochs, evaluations and the rest (from its ``log.jsonl``)."""
     cfg = load_config(spec.config_cls, recipe, {"data.root": str(root), "train.output_dir": str(out)})
     cfg = apply_overrides(cfg, [*overrides, *([f"model.arch={arch}"] if arch else [])])
     start = time.perf_counter()
     metrics = fit(spec.task_cls(cfg))
-    return {"arch": cfg.model.arch, "metrics": metrics, "train_seconds": round(time.perf_counter() - start, 1)}
+    records = read_jsonl(out / "log.jsonl", deduplicate=True)
+    return {
+        "arch": cfg.model.arch,
+        "metrics": metrics,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "epochs_seconds": round(sum(r["seconds"] for r in records if r["type"] == "epoch"), 1),
+        "eval_seconds": round(sum(r.get("seconds", 0.0) for r in records if r["type"] == "eval"), 1),
+    }
+
+
+def _print_split(run: dict[str, Any]) -> None:
+    rest = run["train_seconds"] - run["epochs_seconds"] - run["eval_seconds"]
+    print(f"      training {run['epochs_seconds']:.1f} s, evaluation {run['eval_seconds']:.1f} s, "
+          f"start-up, checkpoints and plots {rest:.1f} s", flush=True)  # fmt: skip
 
 
 def _fresh_folder(folder: Path) -> Path:
@@ -130,7 +145,8 @@ def run_demo(
         compare: also train the spec's baselines with the same recipe.
 
     Returns:
-        ``{"runs": {name: {"arch", "metrics", "train_seconds"}}, "stages": {stage: seconds}, "seconds": total}``.
+        ``{"runs": {name: {"arch", "metrics", "train_seconds", "epochs_seconds", "eval_seconds"}}, "stages": {stage:
+        seconds}, "seconds": total}``.
     """
     arch = arch or next(iter(spec.recipes))
     if arch not in spec.recipes:
@@ -148,11 +164,13 @@ def run_demo(
     runs: dict[str, dict[str, Any]] = {}
     with clock("train ours"):
         runs["ours"] = _train(recipe, spec, root, out / "runs" / "ours", overrides, None)
+    _print_split(runs["ours"])
     with clock("draw predictions"):
         drawn = spec.draw(out / "runs" / "ours" / "best.pth", root, out / "predictions")
     for name in baselines:
         with clock(f"train {name}"):
             runs[name] = _train(recipe, spec, root, out / "runs" / name, overrides, name)
+        _print_split(runs[name])
     result = {
         "runs": runs,
         "stages": clock.seconds,

@@ -192,20 +192,24 @@ class _Runner:
             # with rank 0's buffers, the ones saved in the checkpoint.
             for buffer in model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
+        start = time.perf_counter()
         with torch.no_grad(), autocast(self.device, self.cfg.amp):
             metrics = self.task.evaluate(model, self.val_loader, self.device)
         if self.main:
-            folder = self._write_metrics(metrics, epoch)
+            folder = self._write_metrics(metrics, epoch, round(time.perf_counter() - start, 2))
             self._plots(metrics, folder)
             if self.tb.enabled and not self.cfg.test_only:  # a few validation images with predictions drawn
                 self.tb.arrays(draw_safely(self.task.previews) or {}, self.scheduler.last_epoch)
         return metrics
 
-    def _write_metrics(self, metrics: dict[str, Any], epoch: int) -> Path:
-        """Write ``metrics.json`` and the ``eval`` record (``test`` with ``test_only``); the plots' folder."""
+    def _write_metrics(self, metrics: dict[str, Any], epoch: int, seconds: float) -> Path:
+        """Write ``metrics.json`` and the ``eval`` record (``test`` with ``test_only``); the plots' folder.
+
+        The record's ``seconds`` is the evaluation's own time (the epoch record's is the training's).
+        """
         if not self.cfg.test_only:
             write_json(self.out / "metrics.json", {**metrics, "epoch": epoch})
-            self.log.write({"type": "eval", "epoch": epoch, **metrics})
+            self.log.write({"type": "eval", "epoch": epoch, "seconds": seconds, **metrics})
             self.tb.scalars(metrics, self.scheduler.last_epoch)
             return self.out / "plots"
         path = write_json(evaluation_path(self.out), {**metrics, "epoch": epoch})
