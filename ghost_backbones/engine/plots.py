@@ -130,6 +130,7 @@ def plot_training_curves(log_path: str | Path, folder: str | Path, *, metric: st
         axes[2].annotate(f"{value:.3g}", (epoch, value), textcoords="offset points", xytext=(0, 6), ha="center")
     axes[2].set(title=metric, xlabel="epoch", xlim=(0.5, max([*epochs, 1]) + 0.5))
     axes[2].xaxis.get_major_locator().set_params(integer=True)
+    axes[2].margins(y=0.15)  # room for the labels
     return _save(fig, Path(folder) / "training_curves.png")
 
 
