@@ -20,9 +20,13 @@ import numpy as np
 from ..errors import ExportError
 from .runtime import import_onnxruntime
 
-__all__ = ["QUANTIZED_OPS", "quantize_int8"]
+__all__ = ["CALIBRATION_CHUNK", "QUANTIZED_OPS", "quantize_int8"]
 
 QUANTIZED_OPS = ("Conv", "Gemm")
+#: Calibration images whose activations are held at once; the ranges of successive chunks are merged. (onnxruntime's
+#: ``CalibMaxIntermediateOutputs`` promises the same but, in onnxruntime 1.32, drops each full chunk unmerged: only
+#: the last ``n % 16`` images counted, and none when ``n`` is a multiple of 16.)
+CALIBRATION_CHUNK = 16
 
 
 def quantize_int8(
@@ -43,19 +47,25 @@ def quantize_int8(
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    count = 0
+    arrays = list(images)
+    if not arrays:
+        raise ExportError("INT8 calibration needs at least one image; none was given")
 
     class Reader(CalibrationDataReader):
+        """The images in chunks of `CALIBRATION_CHUNK` (``set_range``): onnxruntime merges each chunk's ranges."""
+
         def __init__(self) -> None:
-            self.feed: Iterator[np.ndarray] = iter(images)
+            self.window: Iterator[np.ndarray] = iter(arrays)
+
+        def __len__(self) -> int:  # whole chunks (the last one may hold fewer images)
+            return -(-len(arrays) // CALIBRATION_CHUNK) * CALIBRATION_CHUNK
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.window = iter(arrays[start_index:end_index])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            nonlocal count
-            image = next(self.feed, None)
-            if image is None:
-                return None
-            count += 1
-            return {input_name: image}
+            image = next(self.window, None)
+            return None if image is None else {input_name: image}
 
     try:
         quantize_static(
@@ -67,15 +77,13 @@ def quantize_int8(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(QUANTIZED_OPS),
-            extra_options={"CalibMaxIntermediateOutputs": 16},  # ranges merged every 16 images: bounded memory
+            extra_options={"CalibStridedMinMax": CALIBRATION_CHUNK},  # bounded memory, every image counted
         )
     except Exception as e:  # onnxruntime's quantizer raises plain exceptions of many types
         raise ExportError(f"{fp32}: onnxruntime could not quantize this model to INT8: {e}") from e
-    if count == 0:
-        raise ExportError("INT8 calibration needs at least one image; none was given")
     info = {"method": "onnxruntime quantize_static QDQ", "weights": "int8 per channel",
             "activations": "uint8 per tensor (MinMax)", "operators": list(QUANTIZED_OPS),
-            "calibration_images": count}  # fmt: skip
+            "calibration_images": len(arrays)}  # fmt: skip
     model = onnx.load(str(fp32))
     props = {p.key: p.value for p in model.metadata_props}
     quantized = onnx.load(str(int8))
