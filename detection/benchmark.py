@@ -10,12 +10,18 @@ and the training step's ``train step`` median / best / speed-ups; training image
 section, random weights) and one per torchvision counterpart (:data:`COUNTERPART`), each pair at its recipe's
 ``min_size`` (square images: 800 for the FPN detectors, 320 for SSDLite) unless ``--img-size`` is given.
 
+``--archs ... --runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.runtimes`) times each
+architecture in every runtime, its counterpart in eager too, each as ``detection.export`` writes it (a uint8 image
+in; boxes in its pixels, category ids and scores after NMS out); each row has two speed-ups, over the counterpart in
+eager and over the counterpart in the same runtime.
+
 Examples::
 
     python -m detection.benchmark                      # 800x800, 91 classes, 2 CPU threads
     python -m detection.benchmark --device cuda --amp --train-batch 8
     python -m detection.benchmark --profile            # where a training step's time goes (torch.profiler)
     python -m detection.benchmark --archs all          # every architecture and its counterpart, inference
+    python -m detection.benchmark --archs fcos --runtime eager,onnx,onnx-int8
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ from ghost_backbones.bench import (
     table_columns,
     time_cases,
 )
+from ghost_backbones.bench import runtimes as rt
 from ghost_backbones.engine import apply_overrides, autocast, load_config, run_cli
+from ghost_backbones.export import DetectionGraph
 
 from .config import DetectionConfig, ModelConfig
 from .models import build_model
@@ -140,6 +148,7 @@ def benchmark_architectures(
     num_classes: int = 91,
     size: int | None = None,
     amp: bool = False,
+    runtimes: Sequence[str] = ("eager",),
     timing: TimingConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Inference latency (one image, eval mode) of each of our ``archs`` and its torchvision counterpart.
@@ -152,11 +161,13 @@ def benchmark_architectures(
         num_classes: classes including the background (91 = torchvision's COCO heads).
         size: one input side for all (``None``: each recipe's ``min_size``).
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
+        runtimes: of :data:`ghost_backbones.bench.runtimes.RUNTIMES`; beyond ``("eager",)`` every runtime times the
+            whole-model graph (`DetectionGraph`, uint8 image in) in float32 (no ``amp``), the counterparts in eager too.
         timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
         The rows of :mod:`ghost_backbones.bench.table` (``baseline``: the counterpart, its own for itself) plus
-        ``arch`` and ``img_size``.
+        ``arch`` and ``img_size``; with runtimes, those of :func:`ghost_backbones.bench.runtimes.runtime_rows`.
 
     Examples::
 
@@ -169,6 +180,11 @@ def benchmark_architectures(
     timing = timing or TIMING
     if not archs:
         raise ValueError(f"no architecture to time; choose from {list(COUNTERPART)}")
+    runtimes = rt.parse_runtimes(runtimes)
+    if runtimes != ("eager",):
+        if amp:
+            raise ValueError("--runtime times the exported graphs in float32: leave out --amp")
+        return _architectures_in_runtimes(archs, runtimes, num_classes=num_classes, size=size, timing=timing)
     dev = timing.torch_device
     cases: dict[str, Case] = {}
     counted: list[tuple[str, int, str, dict[str, float]]] = []  # (arch, side, model, its params and GMACs)
@@ -185,6 +201,32 @@ def benchmark_architectures(
         {"arch": arch, "img_size": f"{side}x{side}", **result_row(name, COUNTERPART[arch], timings, **counts)}
         for arch, side, name, counts in counted
     ]
+
+
+def _architectures_in_runtimes(
+    archs: Sequence[str], runtimes: tuple[str, ...], *, num_classes: int, size: int | None, timing: TimingConfig
+) -> list[dict[str, Any]]:
+    """Each architecture and its counterpart as `DetectionGraph` s in each runtime (the counterpart in eager too)."""
+    graphs: dict[str, rt.Graph] = {}
+    entries: list[tuple[str, str, str, str, int]] = []  # (arch, model, runtime, baseline, side)
+    for arch in archs:
+        side, models = arch_models(arch, num_classes, size)
+        image = torch.randint(0, 256, (3, side, side), dtype=torch.uint8)
+        for name, model in models.items():
+            model = model.eval()
+            info = dict(params_m=count_params(model) / 1e6, gmacs=count_macs(model, [image.float() / 255]) / 1e9)
+            graph = DetectionGraph(model, list(range(1, num_classes))).eval()
+            graphs[name] = rt.Graph(graph, image, "detection", ["boxes", "labels", "scores"], info)
+            if arch == "mask_rcnn":
+                graphs[name].outputs.append("masks")
+            theirs = COUNTERPART[arch]
+            asked = runtimes if name != theirs else rt.with_baseline_eager(runtimes)
+            entries += [(arch, name, runtime, theirs, side) for runtime in asked]
+    asked_of = {name: [r for _, m, r, _, _ in entries if m == name] for name in graphs}
+    timings, errors = rt.time_runtimes(graphs, asked_of, timing)
+    info = {name: g.info for name, g in graphs.items()}
+    rows = rt.runtime_rows([(m, r, b) for _, m, r, b, _ in entries], timings, errors, info)
+    return [{"arch": arch, "img_size": f"{side}x{side}", **row} for (arch, *_, side), row in zip(entries, rows)]
 
 
 def _train_step_fn(model: nn.Module, device: torch.device, amp: bool) -> Callable[[Any], None]:
@@ -361,10 +403,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         help="time inference of these architectures of ours (all: every one) and their torchvision counterparts, "
         "each at its COCO recipe's min_size unless --img-size is given",
     )
+    parser.add_argument(
+        "--runtime",
+        default="eager",
+        help=f"with --archs: comma-separated runtimes of {list(rt.RUNTIMES)} (default: eager, the models as built); "
+        "beyond eager the whole exported graphs are timed, the counterparts in eager too",
+    )
     add_timing_args(parser, TIMING, img_size="800")
     parser.set_defaults(img_size=None)  # 800, or with --archs each recipe's min_size
     args = parser.parse_args(argv)
     timing = TimingConfig.from_args(args)
+    if rt.parse_runtimes(args.runtime) != ("eager",) and not args.archs:
+        raise ValueError(f"--runtime {args.runtime} needs --archs (e.g. --archs all): it times inference only")
     if args.archs:
         return _report_architectures(args, timing)
     size = parse_img_size(args.img_size or "800")
@@ -393,9 +443,17 @@ def _report_architectures(args: argparse.Namespace, timing: TimingConfig) -> lis
         if height != width:
             raise ValueError(f"use a square image size (the models resize to min_size = max_size), got {args.img_size}")
         size = height
-    rows = benchmark_architectures(archs, num_classes=args.num_classes, size=size, amp=args.amp, timing=timing)
+    runtimes = rt.parse_runtimes(args.runtime)
+    rows = benchmark_architectures(
+        archs, num_classes=args.num_classes, size=size, amp=args.amp, runtimes=runtimes, timing=timing
+    )
     setup = dict(archs=archs, img_size=size or "recipe min_size", num_classes=args.num_classes, amp=args.amp)
-    columns = [("arch", "arch", ""), ("img_size", "input", ""), *table_columns(timer=timing.timer)]
+    first = [("arch", "arch", ""), ("img_size", "input", "")]
+    if runtimes != ("eager",):
+        setup["runtimes"] = list(runtimes)
+        columns = rt.runtime_columns(timing.timer, first)
+    else:
+        columns = [*first, *table_columns(timer=timing.timer)]
     report(rows, {**setup, **timing.describe()}, args.json, columns=columns)
     return rows
 

@@ -8,6 +8,11 @@ Examples::
     python -m ghost_backbones.bench                                   # batch 8 at 224x224, 2 CPU threads
     python -m ghost_backbones.bench --models ghostnet,ghostnet_100 --repeats 15 --threads 1
     python -m ghost_backbones.bench --device cuda --amp --channels-last --batch-size 256
+    python -m ghost_backbones.bench --models ghostnet,ghostnetv3 --baseline mobilenetv3_large_100 --runtime eager,onnx
+
+``--runtime`` (:mod:`ghost_backbones.bench.runtimes`) times each model in each runtime (the classifier, float
+batch in, logits out), the baseline in eager too; each row has its speed-up over the baseline in eager and in the
+same runtime.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch import nn
 
 from ghost_backbones.engine import autocast
 
+from . import runtimes as rt
 from .harness import Case, TimingConfig, add_timing_args, time_cases
 from .table import report, result_row
 from .timing import count_macs, count_params, parse_img_size
@@ -123,9 +129,11 @@ def benchmark_models(
     img_size: tuple[int, int] = (224, 224),
     amp: bool = False,
     channels_last: bool = False,
+    runtimes: Sequence[str] = ("eager",),
     timing: TimingConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Time every model on the same input in interleaved rounds; one row per spec (the baseline appended if missing).
+    """Time every model on the same input in interleaved rounds; one row per spec (the baseline appended if missing)
+    and runtime.
 
     Args:
         specs: model specs (see :func:`build_benchmark_model`).
@@ -134,6 +142,9 @@ def benchmark_models(
         img_size: ``(H, W)``.
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
         channels_last: channels-last weights and input.
+        runtimes: of :data:`ghost_backbones.bench.runtimes.RUNTIMES`; beyond ``("eager",)`` in float32 on NCHW input
+            (no ``amp``, no ``channels_last``: the ``deploy`` runtime has channels-last weights), the baseline in eager
+            too, rows of :func:`ghost_backbones.bench.runtimes.runtime_rows`.
         timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
@@ -153,6 +164,20 @@ def benchmark_models(
     for spec in names:
         parse_spec(spec)
     dev = timing.torch_device
+    runtimes = rt.parse_runtimes(runtimes)
+    if runtimes != ("eager",):
+        if amp or channels_last:
+            raise ValueError("--runtime times float32 models on NCHW input: leave out --amp and --channels-last")
+        x = torch.randn(batch_size, 3, *img_size)
+        graphs, asked = {}, {}
+        for spec in names:
+            model, unfused = build_benchmark_model(spec, torch.device("cpu"))
+            info = dict(params_m=count_params(unfused) / 1e6, gmacs=count_macs(model, x[:1]) / 1e9)
+            graphs[spec] = rt.Graph(model, x, "classification", ["logits"], info)
+            asked[spec] = rt.with_baseline_eager(runtimes) if spec == baseline else runtimes
+        timings, errors = rt.time_runtimes(graphs, asked, timing)
+        entries = [(spec, runtime, baseline) for spec in names for runtime in asked[spec]]
+        return rt.runtime_rows(entries, timings, errors, {spec: g.info for spec, g in graphs.items()})
     x = torch.randn(batch_size, 3, *img_size, device=dev)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -191,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--baseline", default=BASELINE, help="the spec the speed-ups are relative to (added if absent)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--channels-last", action="store_true", help="channels-last weights and input for every model")
+    parser.add_argument(
+        "--runtime",
+        default="eager",
+        help=f"comma-separated runtimes of {list(rt.RUNTIMES)} (default: eager); the baseline is timed in eager too",
+    )
     add_timing_args(parser, TIMING, img_size="224")
     args = parser.parse_args(argv)
     specs = [s.strip() for s in args.models.split(",") if s.strip()]
@@ -205,10 +235,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         img_size=img_size,
         amp=args.amp,
         channels_last=args.channels_last,
+        runtimes=rt.parse_runtimes(args.runtime),
         timing=timing,
     )
     config = dict(batch_size=args.batch_size, img_size=list(img_size), amp=args.amp, channels_last=args.channels_last)
-    report(rows, {**config, **timing.describe()}, args.json)
+    if rt.parse_runtimes(args.runtime) != ("eager",):
+        config["runtimes"] = list(rt.parse_runtimes(args.runtime))
+        report(rows, {**config, **timing.describe()}, args.json, columns=rt.runtime_columns(timing.timer))
+    else:
+        report(rows, {**config, **timing.describe()}, args.json)
     return rows
 
 

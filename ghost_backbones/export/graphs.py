@@ -156,6 +156,7 @@ class SegmentationGraph(nn.Module):
         if self.base_size:
             x = torch.clamp(torch.round(antialiased_resize(x, self.base_size)), 0.0, 255.0)  # as a uint8 resize
         logits = self.model((x - self.mean) / self.std)["out"]
-        logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        if self.base_size:  # else the logits are at the input's resolution already (the models' contract)
+            logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
         classes = logits.argmax(1)
         return classes.to(torch.uint8) if logits.shape[1] <= 256 else classes

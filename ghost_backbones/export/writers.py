@@ -41,6 +41,8 @@ def encode_metadata(metadata: dict[str, Any]) -> dict[str, str]:
 
 
 def _dynamic_axes(kind: str, output_names: list[str]) -> dict[str, dict[int, str]]:
+    if kind == "classification":  # a bare network (the backbone benchmark): batch and size dynamic, outputs batched
+        return {"image": {0: "batch", 2: "height", 3: "width"}, **{name: {0: "batch"} for name in output_names}}
     if kind == "segmentation":
         return {"image": {0: "batch", 2: "height", 3: "width"}, "mask": {0: "batch", 1: "height", 2: "width"}}
     axes: dict[str, dict[int, str]] = {"image": {1: "height", 2: "width"}}
@@ -115,7 +117,8 @@ def write_model(
         sample: an input image of the graph.
         path: the file to write.
         fmt: one of :data:`FORMATS`.
-        kind: ``"detection"`` or ``"segmentation"``.
+        kind: ``"detection"``, ``"segmentation"`` or ``"classification"`` (a bare network, e.g. a backbone: its
+            outputs keep a dynamic batch only).
         outputs: the graph's output names.
         meta: the metadata (JSON-able values).
 
