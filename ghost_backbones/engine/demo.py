@@ -100,9 +100,9 @@ def _train(recipe: Path, spec: DemoSpec, root: Path, out: Path, overrides: Seque
     return {
         "arch": cfg.model.arch,
         "metrics": metrics,
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "epochs_seconds": round(sum(r["seconds"] for r in records if r["type"] == "epoch"), 1),
-        "eval_seconds": round(sum(r.get("seconds", 0.0) for r in records if r["type"] == "eval"), 1),
+        "train_seconds": round(time.perf_counter() - start, 3),
+        "epochs_seconds": round(sum(r["seconds"] for r in records if r["type"] == "epoch"), 3),
+        "eval_seconds": round(sum(r.get("seconds", 0.0) for r in records if r["type"] == "eval"), 3),
     }
 
 

@@ -196,7 +196,7 @@ class _Runner:
         with torch.no_grad(), autocast(self.device, self.cfg.amp):
             metrics = self.task.evaluate(model, self.val_loader, self.device)
         if self.main:
-            folder = self._write_metrics(metrics, epoch, round(time.perf_counter() - start, 2))
+            folder = self._write_metrics(metrics, epoch, round(time.perf_counter() - start, 3))
             self._plots(metrics, folder)
             if self.tb.enabled and not self.cfg.test_only:  # a few validation images with predictions drawn
                 self.tb.arrays(draw_safely(self.task.previews) or {}, self.scheduler.last_epoch)
