@@ -54,6 +54,7 @@ from ghost_backbones.export import DetectionGraph
 
 from .config import DetectionConfig, ModelConfig
 from .models import build_model
+from .models.baselines import COUNTERPART
 
 __all__ = [
     "COUNTERPART",
@@ -76,13 +77,6 @@ TRAIN = {"train": "train step"}
 TIMING = TimingConfig(warmup=2, iters=5, repeats=3)
 #: Our architecture (``model.arch``) -> the torchvision counterpart (registry entry) its ``--archs`` row is compared
 #: with: torchvision's own class on MobileNetV3-Large (``detection.models.baselines``).
-COUNTERPART = {
-    "faster_rcnn": "fasterrcnn_mobilenet_v3_large_fpn",
-    "retinanet": "retinanet_mobilenet_v3_large_fpn",
-    "fcos": "fcos_mobilenet_v3_large_fpn",
-    "ssdlite": "ssdlite320_mobilenet_v3_large",
-    "mask_rcnn": "maskrcnn_mobilenet_v3_large_fpn",
-}
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 

@@ -27,6 +27,7 @@ from ghost_backbones.engine import run_cli
 from ghost_backbones.engine.demo import DemoSpec, demo_main
 
 from .config import DetectionConfig
+from .models.baselines import COUNTERPART
 from .predict import predict_images
 from .task import DetectionTask, load_detector
 
@@ -34,7 +35,7 @@ __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ARCHS = ("faster_rcnn", "retinanet", "fcos", "ssdlite", "mask_rcnn")
+ARCHS = tuple(COUNTERPART)  # faster_rcnn (make demo's), retinanet, fcos, ssdlite, mask_rcnn
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -58,13 +59,7 @@ SPEC = DemoSpec(
     make_data=_data,
     draw=_draw,
     metric="bbox.AP",
-    baselines={
-        "faster_rcnn": ("fasterrcnn_mobilenet_v3_large_fpn",),
-        "retinanet": ("retinanet_mobilenet_v3_large_fpn",),
-        "fcos": ("fcos_mobilenet_v3_large_fpn",),
-        "ssdlite": ("ssdlite320_mobilenet_v3_large",),
-        "mask_rcnn": ("maskrcnn_mobilenet_v3_large_fpn",),
-    },
+    baselines={arch: (counterpart,) for arch, counterpart in COUNTERPART.items()},
     num_train=160,
     num_val=40,
     image_size=256,

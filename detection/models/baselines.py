@@ -24,12 +24,22 @@ from ..fpn import make_norm
 from .registry import MASK_ARCHS, MODELS
 
 __all__ = [
+    "COUNTERPART",
     "build_fasterrcnn_mobilenet_v3_large_fpn",
     "build_fcos_mobilenet_v3_large_fpn",
     "build_maskrcnn_mobilenet_v3_large_fpn",
     "build_retinanet_mobilenet_v3_large_fpn",
     "build_ssdlite320_mobilenet_v3_large",
 ]
+
+# Each of our architectures -> its torchvision counterpart (the model `demo --compare` trains and the benchmark times).
+COUNTERPART = {
+    "faster_rcnn": "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet": "retinanet_mobilenet_v3_large_fpn",
+    "fcos": "fcos_mobilenet_v3_large_fpn",
+    "ssdlite": "ssdlite320_mobilenet_v3_large",
+    "mask_rcnn": "maskrcnn_mobilenet_v3_large_fpn",
+}
 
 
 @MODELS.register("fasterrcnn_mobilenet_v3_large_fpn", baseline=True)
