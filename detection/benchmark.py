@@ -40,6 +40,7 @@ from ghost_backbones.bench import (
     TimingConfig,
     add_measure,
     add_timing_args,
+    calibrate_batchnorm,
     count_macs,
     count_params,
     parse_img_size,
@@ -114,6 +115,9 @@ def build_models(
 def arch_models(arch: str, num_classes: int, size: int | None = None) -> tuple[int, dict[str, nn.Module]]:
     """Our ``arch`` as its COCO recipe builds it (random weights) and its torchvision counterpart, and their input side.
 
+    Both in eval mode with BatchNorm statistics from two random images (:func:`calibrate_batchnorm`): untrained
+    statistics make torchvision's SSDLite output exact zeros and its NMS trivially cheap.
+
     Args:
         arch: a key of :data:`COUNTERPART`.
         num_classes: classes including the background.
@@ -133,7 +137,9 @@ def arch_models(arch: str, num_classes: int, size: int | None = None) -> tuple[i
     size = size or cfg.min_size
     cfg = replace(cfg, num_classes=num_classes, min_size=size, max_size=size)
     theirs = COUNTERPART[arch]
-    return size, {f"{arch} (ours)": build_model(cfg), theirs: build_model(replace(cfg, arch=theirs))}
+    models = {f"{arch} (ours)": build_model(cfg), theirs: build_model(replace(cfg, arch=theirs))}
+    images = [torch.rand(3, size, size) for _ in range(2)]
+    return size, {name: calibrate_batchnorm(model, images) for name, model in models.items()}
 
 
 def benchmark_architectures(

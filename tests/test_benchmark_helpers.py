@@ -211,3 +211,26 @@ def test_cpu_timer() -> None:
     rows = benchmark_models(["ghostnet"], baseline="ghostnet", batch_size=1, img_size=(64, 64), timing=timing)
     assert rows[0]["median_ms"] > 0 and rows[0]["speedup"] == 1.0
     assert "median CPU ms" in [header for _, header, _ in table_columns(timer="cpu")]
+
+
+def test_calibrate_batchnorm_gives_an_untrained_detector_real_outputs() -> None:
+    """torchvision's untrained SSDLite outputs exact zeros in eval mode (every score ties: a trivially cheap NMS);
+    with statistics from the images, its outputs vary and its BatchNorms stay as configured."""
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    from ghost_backbones.bench import calibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=5).eval()
+    images = [torch.rand(3, 320, 320) for _ in range(2)]
+
+    def logits_std() -> float:
+        with torch.no_grad():
+            batch, _ = model.transform(images[:1])
+            return model.head(list(model.backbone(batch.tensors).values()))["cls_logits"].std().item()
+
+    assert logits_std() < 1e-6
+    assert calibrate_batchnorm(model, images) is model and not model.training
+    assert logits_std() > 1e-3
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(m.momentum == 0.03 and not m.training for m in norms)  # torchvision's SSDLite momentum, restored

@@ -13,7 +13,15 @@
 
 from .harness import CLOCKS, Case, Timing, TimingConfig, add_timing_args, speedup, time_cases
 from .table import add_measure, format_table, report, result_row, table_columns
-from .timing import count_macs, count_params, find_device, measure_latency, parse_img_size, torch_threads
+from .timing import (
+    calibrate_batchnorm,
+    count_macs,
+    count_params,
+    find_device,
+    measure_latency,
+    parse_img_size,
+    torch_threads,
+)
 
 __all__ = [
     "CLOCKS",
@@ -22,6 +30,7 @@ __all__ = [
     "TimingConfig",
     "add_measure",
     "add_timing_args",
+    "calibrate_batchnorm",
     "count_macs",
     "count_params",
     "find_device",

@@ -1,7 +1,7 @@
 """Timing and counting primitives under the harness (:mod:`ghost_backbones.bench.harness`).
 
-``measure_latency`` (one callable, one clock), ``count_macs``, ``count_params``, ``find_device``, ``parse_img_size``
-and ``torch_threads``.
+``measure_latency`` (one callable, one clock), ``count_macs``, ``count_params``, ``find_device``, ``parse_img_size``,
+``torch_threads`` and ``calibrate_batchnorm``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 __all__ = [
+    "calibrate_batchnorm",
     "count_macs",
     "count_params",
     "find_device",
@@ -25,6 +26,40 @@ __all__ = [
     "parse_img_size",
     "torch_threads",
 ]
+
+
+def calibrate_batchnorm(model: nn.Module, *inputs: Any) -> nn.Module:
+    """Set every BatchNorm's running statistics from one call on ``inputs`` (model left in eval mode), as a trained
+    model's come from its data; the learned weights stay random.
+
+    An untrained network in eval mode normalises with the initial statistics (mean 0, variance 1), so its
+    activations shrink layer after layer: torchvision's untrained SSDLite outputs exact zeros, every score ties and
+    its NMS becomes trivially cheap, which says nothing about a real model. Timing untrained models after this call
+    gives each the same kind of post-processing work. The batch needs two values per channel at the smallest map
+    (e.g. two images).
+
+    Examples::
+
+        >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        >>> _ = calibrate_batchnorm(model, torch.rand(2, 3, 8, 8) + 5)
+        >>> bool(model[1].running_mean.abs().sum() > 0), model.training, model[1].momentum
+        (True, False, 0.1)
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: one call sets the statistics of its batch
+        norm.train()
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.eval()
+    return model
 
 
 def count_params(model: nn.Module) -> int:
