@@ -74,6 +74,9 @@ def test_retinanet_fcos_ssdlite_follow_the_levels():
     assert [m.shape[-1] for m in maps.values()] == [8, 4, 2, 1, 1, 1]
     assert ssd.backbone.out_channels == [112, 960, 512, 256, 256, 128]
     assert ssd.transform.fixed_size == (128, 128)
+    # Post-processing as torchvision's ssdlite320_mobilenet_v3_large, not SSD's own defaults (0.45 / 400).
+    theirs = build_model(ModelConfig(arch="ssdlite320_mobilenet_v3_large", num_classes=3))
+    assert (ssd.nms_thresh, ssd.topk_candidates) == (theirs.nms_thresh, theirs.topk_candidates) == (0.55, 300)
     with pytest.raises(ConfigError, match=r"model.arch must be one of \['faster_rcnn', .*got 'yolo'"):
         ModelConfig(arch="yolo")
 
@@ -202,3 +205,14 @@ def test_pretrained_backbone_gets_frozen_batchnorm(tmp_path):
     scratch = ghostnet_fpn_backbone(**SMALL)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in scratch.body.modules())
     assert not any(isinstance(m, TvFrozenBN) or "Frozen" in type(m).__name__ for m in scratch.body.modules())
+
+
+@pytest.mark.parametrize("arch, smallest", [("retinanet", (32, 40, 51)), ("fcos", (16,))])
+def test_one_stage_recipes_use_p4_p7_with_the_counterparts_anchors(arch, smallest):
+    from detection.benchmark import arch_models
+
+    size, models = arch_models(arch, 4)
+    ours, theirs = models.values()
+    assert size == 800 and ours.backbone.strides == [16, 32, 64, 128]  # no head on the stride-8 map (speed)
+    assert ours.anchor_generator.sizes == theirs.anchor_generator.sizes  # same anchors, hence same FCOS size ranges
+    assert ours.anchor_generator.sizes[0] == smallest

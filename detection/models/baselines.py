@@ -82,8 +82,12 @@ def _anchors(strides: list[int], scales: list[float], ratios: list[float]) -> An
 
 @MODELS.register("retinanet_mobilenet_v3_large_fpn", baseline=True)
 def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
-    """torchvision's ``RetinaNet`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7 (strides 16..128), the same
-    GroupNorm head, GIoU loss and anchor rule (``anchor_scales * stride``) as ours.
+    """torchvision's ``RetinaNet`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, the same GroupNorm head, GIoU
+    loss and anchor rule (``anchor_scales * stride``) as ours.
+
+    torchvision's MobileNetV3 FPN takes its two last stages (the last stride-2 block and the final 1x1 convolution),
+    both at stride 32, so the maps are at strides 32, 32, 64, 128; the anchor rule reads them as 16, 32, 64, 128,
+    which gives exactly the anchor sizes of ours on P4-P7 (the recipes' levels) and the finer sizes to its first map.
 
     Examples::
 
@@ -104,7 +108,9 @@ def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> R
 
 @MODELS.register("fcos_mobilenet_v3_large_fpn", baseline=True)
 def build_fcos_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FCOS:
-    """torchvision's ``FCOS`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, one anchor per location."""
+    """torchvision's ``FCOS`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, one anchor per location; its maps'
+    strides are 32, 32, 64, 128, sized as 16, 32, 64, 128 (the anchors, hence FCOS's size ranges, of ours on P4-P7),
+    as :func:`build_retinanet_mobilenet_v3_large_fpn` explains."""
     backbone = _mobilenet_v3_fpn(LastLevelP6P7(256, 256))
     anchors = _anchors([16, 32, 64, 128], [1.0], [1.0])
     return FCOS(

@@ -2,7 +2,9 @@
 
 As torchvision's ``fcos_resnet50_fpn``: FPN with P6/P7 (``model.extra_blocks: p6p7``), one square anchor per
 location whose side is the map's stride (``anchor_scales: [1.0]``, ``aspect_ratios: [1.0]``), torchvision's
-``FCOSHead`` (GroupNorm, centerness). Recipe: ``configs/fcos_ghostnet_fpn_coco.yaml``.
+``FCOSHead`` (GroupNorm, centerness). The recipes put it on P4-P7 (``out_indices: [3, 4]``, strides 16..128) as
+torchvision's MobileNetV3 detectors, not ResNet-50's P3-P7: the head on the stride-8 map would cost more than the
+backbone (docs/benchmarks.md, issue 11). Recipe: ``configs/fcos_ghostnet_fpn_coco.yaml``.
 """
 
 from __future__ import annotations

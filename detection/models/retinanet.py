@@ -2,7 +2,10 @@
 
 As torchvision's ``retinanet_resnet50_fpn_v2``: the FPN gets the P6/P7 extra levels (``model.extra_blocks: p6p7``
 in the recipe), the head is normalised with GroupNorm (``model.head_norm``), which is what lets it train from
-scratch, and the box regression uses the GIoU loss. Recipe: ``configs/retinanet_ghostnet_fpn_coco.yaml``.
+scratch, and the box regression uses the GIoU loss. The recipes put it on P4-P7 (``out_indices: [3, 4]``, strides
+16..128, anchors from 32 px) as torchvision's MobileNetV3 detectors, not ResNet-50's P3-P7: the 4-convolution head
+on the stride-8 map would cost more than the backbone (docs/benchmarks.md, issue 11). Recipe:
+``configs/retinanet_ghostnet_fpn_coco.yaml``.
 """
 
 from __future__ import annotations
