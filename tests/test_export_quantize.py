@@ -48,3 +48,28 @@ def test_first_and_last_convolutions_stay_float(tmp_path) -> None:
     assert int8_weights == {convs[0]: False, convs[1]: True, convs[2]: False}
     everything = quantize_int8(fp32, tmp_path / "all.onnx", images, keep_edges_float=False)
     assert everything["float_nodes"] == []
+
+
+def test_int8_one_stage_detector_runs_on_an_image_without_candidates(tmp_path) -> None:
+    """The quantizer's shape annotations made onnxruntime's ReshapeFusion crash on empty levels ({0, -1})."""
+    ort = pytest.importorskip("onnxruntime")
+    from detection.config import ModelConfig
+    from detection.models import build_model
+    from ghost_backbones.engine import BackboneConfig
+    from ghost_backbones.export import DetectionGraph, write_model
+
+    torch.manual_seed(0)
+    small = dict(backbone=BackboneConfig(width=0.5), fpn_channels=32)
+    cfg = ModelConfig(arch="retinanet", num_classes=3, min_size=160, max_size=160, extra_blocks="p6p7",
+                      out_indices=[3, 4], anchor_scales=[2.0], **small)  # fmt: skip
+    graph = DetectionGraph(build_model(cfg).eval(), [1, 2]).eval()
+    image = torch.randint(0, 256, (3, 160, 160), dtype=torch.uint8)
+    assert len(graph(image)[0]) == 0  # untrained: no score passes 0.05, every level keeps no candidate
+    outputs = ["boxes", "labels", "scores"]
+    write_model(graph, image, tmp_path / "m.onnx", fmt="onnx", kind="detection", outputs=outputs, meta={})
+    calibration = [np.random.default_rng(i).integers(0, 256, (3, 160, 160), dtype=np.uint8) for i in range(2)]
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", calibration)
+    assert len(onnx.load(str(tmp_path / "q.onnx")).graph.value_info) == 0
+    session = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    boxes, labels, scores = session.run(None, {session.get_inputs()[0].name: image.numpy()})
+    assert boxes.shape == (0, 4) and labels.shape == (0,) and scores.shape == (0,)

@@ -114,6 +114,11 @@ def quantize_int8(
     model = onnx.load(str(fp32))
     props = {p.key: p.value for p in model.metadata_props}
     quantized = onnx.load(str(int8))
+    # The quantizer leaves its shape-inference results in the graph (value_info). With them, onnxruntime's
+    # ReshapeFusion turns the dynamic-shape Reshapes of torchvision's box code into a constant (0, -1), which fails
+    # on an empty tensor: an INT8 RetinaNet crashed on every image where a level kept no candidate. Without them
+    # (as in the float file) the fusion does not fire; onnxruntime infers the shapes itself.
+    del quantized.graph.value_info[:]
     del quantized.metadata_props[:]
     for key, value in {**props, "quantization": json.dumps(info)}.items():
         quantized.metadata_props.add(key=key, value=value)
