@@ -73,7 +73,8 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     arrays = list(images)
-    float_nodes = edge_convolutions(onnx.load(str(fp32))) if keep_edges_float else []
+    model = onnx.load(str(fp32))
+    float_nodes = edge_convolutions(model) if keep_edges_float else []
     if not arrays:
         raise ExportError("INT8 calibration needs at least one image; none was given")
 
@@ -111,7 +112,6 @@ def quantize_int8(
     info = {"method": "onnxruntime quantize_static QDQ", "weights": "int8 per channel",
             "activations": "uint8 per tensor (MinMax)", "operators": list(QUANTIZED_OPS),
             "float_nodes": float_nodes, "calibration_images": len(arrays)}  # fmt: skip
-    model = onnx.load(str(fp32))
     props = {p.key: p.value for p in model.metadata_props}
     quantized = onnx.load(str(int8))
     # The quantizer leaves its shape-inference results in the graph (value_info). With them, onnxruntime's
