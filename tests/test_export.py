@@ -81,3 +81,17 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, name: str, kwargs: dict, fuse
     assert [g.shape for g in got] == [tuple(e.shape) for e in expected]
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_full_width_ghost_modules_export_without_slices(tmp_path) -> None:
+    """A Ghost module cuts its concat only when it exceeds out_chs: a full-width Slice is a copy in onnxruntime."""
+    onnx = pytest.importorskip("onnx")
+    from ghost_backbones.models.blocks import GhostModule
+
+    model = timm.create_model("ghostnet", width=0.5).eval()
+    torch.onnx.export(model, (torch.rand(1, 3, 64, 64),), str(tmp_path / "g.onnx"), dynamo=False)
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "g.onnx")).graph.node]
+    assert ops.count("Concat") >= 16 and "Slice" not in ops
+    odd, even = GhostModule(8, 5).eval(), GhostModule(8, 6).eval()
+    assert (odd.trim, even.trim) == (True, False)
+    assert odd(torch.rand(1, 8, 4, 4)).shape[1] == 5 and even(torch.rand(1, 8, 4, 4)).shape[1] == 6

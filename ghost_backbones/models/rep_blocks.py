@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
-from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, make_act, projection_shortcut
+from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, join_halves, make_act, projection_shortcut
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
 from .norm import NormLayer, conv_like, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
@@ -146,6 +146,7 @@ class GhostModuleV3(nn.Module):
         self.out_chs = out_chs
         init_chs = math.ceil(out_chs / ratio)
         new_chs = init_chs * (ratio - 1)
+        self.trim = init_chs + new_chs > out_chs
         self.infer_mode = False
         self.primary_rpr_conv = nn.ModuleList(
             ConvNormAct(in_chs, init_chs, kernel_size, stride, **branch) for _ in range(num_branches)
@@ -185,7 +186,7 @@ class GhostModuleV3(nn.Module):
     def _ghost(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.primary_activation(self._primary(x))
         x2 = self.cheap_activation(self._cheap(x1))
-        return torch.cat([x1, x2], dim=1)[:, : self.out_chs]
+        return join_halves(x1, x2, self.out_chs, self.trim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.short_conv is None:
