@@ -95,3 +95,23 @@ def test_full_width_ghost_modules_export_without_slices(tmp_path) -> None:
     odd, even = GhostModule(8, 5).eval(), GhostModule(8, 6).eval()
     assert (odd.trim, even.trim) == (True, False)
     assert odd(torch.rand(1, 8, 4, 4)).shape[1] == 5 and even(torch.rand(1, 8, 4, 4)).shape[1] == 6
+
+
+def test_a_failed_check_names_the_first_layer_that_differs(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from ghost_backbones.export.locate import first_divergent_layer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1), torch.nn.ReLU())
+    model = torch.nn.Sequential()
+    model.add_module("body", net.eval())
+    image = torch.rand(1, 3, 16, 16)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, (image,), str(path), dynamo=False, input_names=["image"], output_names=["out"])
+    assert first_divergent_layer(model, path, image) is None  # a faithful file: nothing to name
+    broken = onnx.load(str(path))  # the second convolution's weights changed in the file only
+    weight = next(i for i in broken.graph.initializer if i.name == "body.2.weight")
+    weight.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weight) * 1.5, weight.name))
+    onnx.save(broken, str(path))
+    found = first_divergent_layer(model, path, image)
+    assert found is not None and found.startswith("'body.2' (max abs difference")

@@ -247,3 +247,31 @@ def test_bad_inputs_give_one_error_line(coco_root, folder, capsys):
     args = ["--input", str(coco_root / "val2017"), "--output-dir", str(folder / "p")]
     assert run_cli(segmentation_predict.main, ["--weights", str(folder / "missing.onnx"), *args]) == 2
     assert "ONNX model not found" in capsys.readouterr().err
+
+
+def test_an_unfaithful_export_is_an_error_naming_the_layer(voc_root, folder, monkeypatch, capsys):
+    """A file that does not reproduce the eager model (here: the classifier's weights changed after writing) is one
+    error line naming the first layer whose output differs, and nothing is left at --output."""
+    import onnx
+
+    from ghost_backbones.export import cli
+
+    weights = segmentation_checkpoint("fcn", voc_root, folder)
+    write = cli.write_model
+
+    def write_then_break(graph, sample, path, **kwargs):
+        written = write(graph, sample, path, **kwargs)
+        model = onnx.load(str(path))
+        conv = next(n for n in reversed(model.graph.node) if n.op_type == "Conv")  # the classifier
+        weight = next(i for i in model.graph.initializer if i.name == conv.input[1])
+        weight.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(weight), weight.name))
+        onnx.save(model, str(path))
+        return written
+
+    monkeypatch.setattr(cli, "write_model", write_then_break)
+    output = folder / "unfaithful.onnx"
+    assert run_cli(segmentation_export.main, ["--weights", str(weights), "--output", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not reproduce the eager model" in err[0], err
+    assert "first layer that differs" in err[0] and "'model.classifier.4'" in err[0], err
+    assert not output.exists()

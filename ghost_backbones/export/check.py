@@ -5,7 +5,7 @@ box within `BOX_ATOL` pixels (each coordinate) and a score within `SCORE_ATOL` (
 `SCORE_MIN` may fall on either side of the model's own score threshold and are not required); Mask R-CNN's masks
 of matched detections agree on at least `PIXEL_AGREEMENT` of the pixels. Segmentation: at least
 `PIXEL_AGREEMENT` of the pixels get the same class. A failure raises `ExportError` naming the image and the
-output that differs, with the numbers.
+output that differs, with the numbers (the export CLI adds the first layer that differs: :mod:`.locate`).
 
 Examples::
 

@@ -32,7 +32,9 @@ from torch import Tensor, nn
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.images import list_images, read_rgb
+from ..errors import ExportError
 from .check import Outputs, check_outputs, pixel_agreement
+from .locate import first_divergent_layer
 from .quantize import quantize_int8
 from .runtime import OnnxModel
 from .writers import FORMATS, write_model
@@ -157,7 +159,10 @@ def export_model(deployable: Deployable, output: Path, args: argparse.Namespace)
         fp32 = Path(tmp) / f"model{output.suffix or '.' + args.format}"
         write_model(deployable.graph, checks[0][1], fp32, fmt=args.format, kind=kind, outputs=outputs, meta=meta)
         reference = eager_runner(deployable.graph)
-        report["check"] = check_outputs(kind, reference, file_runner(fp32, args.format), checks, what=str(output))
+        try:
+            report["check"] = check_outputs(kind, reference, file_runner(fp32, args.format), checks, what=str(output))
+        except ExportError as e:
+            raise ExportError(f"{e}{_divergent_layer(deployable.graph, fp32, args.format, checks)}") from e
         final = fp32
         if args.int8:
             final = Path(tmp) / "model_int8.onnx"
@@ -172,6 +177,20 @@ def export_model(deployable: Deployable, output: Path, args: argparse.Namespace)
         accuracy_file.write_text(json.dumps(report["accuracy"], indent=2) + "\n")
         report["accuracy_file"] = str(accuracy_file)
     return report
+
+
+def _divergent_layer(graph: nn.Module, path: Path, fmt: str, checks: list[tuple[str, Tensor]]) -> str:
+    """``"; first layer that differs ..."`` for a failed ONNX check (on the first check image that shows one)."""
+    if fmt != "onnx":
+        return ""
+    for name, image in checks:
+        try:
+            found = first_divergent_layer(graph, path, image)
+        except Exception:  # locating is a courtesy: the check's own error stands
+            return ""
+        if found:
+            return f"; first layer that differs (on {name}): {found}"
+    return "; every layer's output agrees, so the difference is in the post-processing"
 
 
 def _accuracy(deployable: Deployable, fp32: Path, int8: Path, checks: list[tuple[str, Tensor]]) -> dict[str, Any]:
