@@ -24,6 +24,7 @@ from timm.models._efficientnet_blocks import SqueezeExcite
 from torch import nn
 
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
+from .halves import join_halves
 from .norm import NormLayer, factory_kwargs, fuse_conv_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "GhostModule",
     "GhostModuleV2",
     "block_strides",
-    "join_halves",
     "make_act",
     "projection_shortcut",
 ]
@@ -60,22 +60,6 @@ def make_act(act_layer: ActLayer) -> nn.Module:
     """
     act = create_act_layer(act_layer, inplace=True)
     return nn.Identity() if act is None else act
-
-
-def join_halves(x1: torch.Tensor, x2: torch.Tensor, out_chs: int, trim: bool) -> torch.Tensor:
-    """A Ghost module's output: the primary and the cheap features side by side, cut to ``out_chs`` only when
-    ``trim`` (their channels exceed it, an odd ``out_chs``).
-
-    The cut is decided when the module is built, not from the shapes, so FX and TorchScript trace it; a full-width
-    slice is no copy in PyTorch but is one in onnxruntime (GhostNet 1.0x ran 17% faster there without them).
-
-    Examples::
-
-        >>> join_halves(torch.rand(1, 3, 2, 2), torch.rand(1, 3, 2, 2), 5, trim=True).shape
-        torch.Size([1, 5, 2, 2])
-    """
-    out = torch.cat([x1, x2], dim=1)
-    return out[:, :out_chs] if trim else out
 
 
 def _same_padding(kernel_size: int, dilation: int) -> int:

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
-from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, join_halves, make_act, projection_shortcut
+from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, make_act, projection_shortcut
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
+from .halves import join_halves
 from .norm import NormLayer, conv_like, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = ["GhostBottleneckV3", "GhostModuleV3", "merge_branches"]
