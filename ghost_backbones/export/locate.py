@@ -14,7 +14,6 @@ Examples::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ __all__ = ["RELATIVE_TOLERANCE", "first_divergent_layer"]
 RELATIVE_TOLERANCE = 1e-3
 
 
-def _eager_outputs(graph: nn.Module, image: Tensor) -> Iterator[tuple[str, np.ndarray]]:
+def _eager_outputs(graph: nn.Module, image: Tensor) -> list[tuple[str, np.ndarray]]:
     """``(module name, output)`` for every module whose output is one tensor, in the order the modules finish."""
     recorded: list[tuple[str, np.ndarray]] = []
     seen: set[str] = set()
@@ -50,7 +49,7 @@ def _eager_outputs(graph: nn.Module, image: Tensor) -> Iterator[tuple[str, np.nd
     finally:
         for handle in handles:
             handle.remove()
-    return iter(recorded)
+    return recorded
 
 
 def _scope_modules(graph: nn.Module, node_name: str) -> list[nn.Module] | None:
@@ -105,7 +104,7 @@ def first_divergent_layer(graph: nn.Module, path: str | Path, image: Tensor) -> 
         image: one input of the graph.
     """
     exported = _onnx_outputs(graph, path, image)
-    eager = list(_eager_outputs(graph, image))
+    eager = _eager_outputs(graph, image)
     for (name, expected), after in zip(eager, [*eager[1:], ("", None)]):
         got = exported.get(name)
         if got is None or got.shape != expected.shape or not expected.size:

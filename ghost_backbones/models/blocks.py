@@ -12,7 +12,6 @@ attention (see :mod:`.dfc`).
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import torch
@@ -24,7 +23,7 @@ from timm.models._efficientnet_blocks import SqueezeExcite
 from torch import nn
 
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
-from .halves import join_halves
+from .halves import join_halves, split_channels
 from .norm import NormLayer, factory_kwargs, fuse_conv_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = [
@@ -162,9 +161,7 @@ class GhostModule(nn.Module):
         dd = factory_kwargs(device, dtype)
         norm = resolve_norm_layer(norm_layer)
         self.out_chs = out_chs
-        init_chs = math.ceil(out_chs / ratio)
-        new_chs = init_chs * (ratio - 1)
-        self.trim = init_chs + new_chs > out_chs
+        init_chs, new_chs, self.trim = split_channels(out_chs, ratio)
         self.primary_conv = nn.Sequential(
             nn.Conv2d(in_chs, init_chs, kernel_size, stride, kernel_size // 2, bias=False, **dd),
             norm(init_chs, **dd),

@@ -1,10 +1,26 @@
-"""How a Ghost module joins its two halves (the primary and the cheap features) into its output."""
+"""A Ghost module's two halves (the primary and the cheap features): their widths, and how they join."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["join_halves"]
+__all__ = ["join_halves", "split_channels"]
+
+
+def split_channels(out_chs: int, ratio: int) -> tuple[int, int, bool]:
+    """The primary and the cheap half's channels of a Ghost module with ``out_chs`` outputs, and whether their
+    concat must be cut back to ``out_chs`` (:func:`join_halves`' ``trim``).
+
+    Examples::
+
+        >>> split_channels(16, 2), split_channels(5, 2), split_channels(12, 3)
+        ((8, 8, False), (3, 3, True), (4, 8, False))
+    """
+    init_chs = math.ceil(out_chs / ratio)
+    new_chs = init_chs * (ratio - 1)
+    return init_chs, new_chs, init_chs + new_chs > out_chs
 
 
 def join_halves(x1: torch.Tensor, x2: torch.Tensor, out_chs: int, trim: bool) -> torch.Tensor:

@@ -13,7 +13,6 @@ when it compiles the module.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -23,7 +22,7 @@ from torch import nn
 
 from .blocks import SE_LAYER, ActLayer, ConvNormAct, Device, block_strides, make_act, projection_shortcut
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
-from .halves import join_halves
+from .halves import join_halves, split_channels
 from .norm import NormLayer, conv_like, factory_kwargs, fold_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
 
 __all__ = ["GhostBottleneckV3", "GhostModuleV3", "merge_branches"]
@@ -145,9 +144,7 @@ class GhostModuleV3(nn.Module):
         norm = resolve_norm_layer(norm_layer)
         branch = dict(norm_layer=norm, act_layer=None, **dd)
         self.out_chs = out_chs
-        init_chs = math.ceil(out_chs / ratio)
-        new_chs = init_chs * (ratio - 1)
-        self.trim = init_chs + new_chs > out_chs
+        init_chs, new_chs, self.trim = split_channels(out_chs, ratio)
         self.infer_mode = False
         self.primary_rpr_conv = nn.ModuleList(
             ConvNormAct(in_chs, init_chs, kernel_size, stride, **branch) for _ in range(num_branches)
