@@ -3,7 +3,7 @@ with its metadata (task, architecture, categories, input size) inside the file.
 
 ONNX uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``), as torchvision exports its
 detectors: it follows torchvision's tracing paths (dynamic image size through the transform, ``NonMaxSuppression``
-for NMS). The dynamo exporter goes through ``torch.export``, which stops at the data-dependent shapes of the
+for NMS, bounded by the detections the model keeps: `ghost_backbones.export.nms`). The dynamo exporter goes through ``torch.export``, which stops at the data-dependent shapes of the
 detection post-processing. TorchScript is ``torch.jit.trace`` of the same graph.
 """
 
@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ExportError
+from .nms import bounded_nms, nms_limit
 
 __all__ = ["FORMATS", "ONNX_OPSET", "encode_metadata", "write_model"]
 
@@ -55,7 +56,8 @@ def _dynamic_axes(kind: str, output_names: list[str]) -> dict[str, dict[int, str
 def _write_onnx(graph: nn.Module, sample: Tensor, path: Path, kind: str, outputs: list[str], meta: dict) -> None:
     import onnx
 
-    with warnings.catch_warnings():  # TracerWarnings about python values: the check on sample images decides
+    # TracerWarnings about python values: the check on sample images decides
+    with warnings.catch_warnings(), bounded_nms(nms_limit(graph) if kind == "detection" else None):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph,
