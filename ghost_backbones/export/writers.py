@@ -3,8 +3,9 @@ with its metadata (task, architecture, categories, input size) inside the file.
 
 ONNX uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``), as torchvision exports its
 detectors: it follows torchvision's tracing paths (dynamic image size through the transform, ``NonMaxSuppression``
-for NMS, bounded by the detections the model keeps: `ghost_backbones.export.nms`). The dynamo exporter goes through ``torch.export``, which stops at the data-dependent shapes of the
-detection post-processing. TorchScript is ``torch.jit.trace`` of the same graph.
+for NMS, bounded by the detections the model keeps: `ghost_backbones.export.nms`; SSD's per-class loop as one
+``TopK``: `ghost_backbones.export.ssd_postprocess`). The dynamo exporter goes through ``torch.export``, which stops
+at the data-dependent shapes of the detection post-processing. TorchScript is ``torch.jit.trace`` of the same graph.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ExportError
 from .nms import bounded_nms, nms_limit
+from .ssd_postprocess import traceable_ssd
 
 __all__ = ["FORMATS", "ONNX_OPSET", "encode_metadata", "write_model"]
 
@@ -57,7 +59,8 @@ def _write_onnx(graph: nn.Module, sample: Tensor, path: Path, kind: str, outputs
     import onnx
 
     # TracerWarnings about python values: the check on sample images decides
-    with warnings.catch_warnings(), bounded_nms(nms_limit(graph) if kind == "detection" else None):
+    limit = nms_limit(graph) if kind == "detection" else None
+    with warnings.catch_warnings(), bounded_nms(limit), traceable_ssd(graph):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph,
@@ -76,7 +79,7 @@ def _write_onnx(graph: nn.Module, sample: Tensor, path: Path, kind: str, outputs
 
 
 def _write_torchscript(graph: nn.Module, sample: Tensor, path: Path, meta: dict) -> None:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), traceable_ssd(graph):
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, (sample,), check_trace=False)
     torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(meta)})

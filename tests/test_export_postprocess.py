@@ -1,5 +1,7 @@
-"""Exported NMS bounded by the detections a model keeps (`ghost_backbones.export.nms`): the same boxes as eager
-PyTorch, the bound in the file, torchvision's own symbolic back after the export."""
+"""Detection post-processing as the export traces it: NMS bounded by the detections a model keeps
+(`ghost_backbones.export.nms`: the same boxes as eager PyTorch, the bound in the file, torchvision's own symbolic
+back after the export) and SSD's classes in one ``TopK`` (`ghost_backbones.export.ssd_postprocess`: the same
+detections as torchvision's per-class loop)."""
 
 import sys
 
@@ -13,6 +15,7 @@ from detection.config import ModelConfig
 from detection.models import build_model
 from ghost_backbones.engine import BackboneConfig
 from ghost_backbones.export.nms import bounded_nms, nms_limit
+from ghost_backbones.export.ssd_postprocess import traceable_ssd
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -71,3 +74,30 @@ def test_limit_is_the_most_any_stage_keeps():
                       box_detections_per_img=40)  # fmt: skip
     assert nms_limit(build_model(cfg)) == 40
     assert nms_limit(nn.Conv2d(3, 3, 1)) is None
+
+
+def test_ssd_classes_in_one_topk_give_torchvision_detections():
+    cfg = ModelConfig(arch="ssdlite", num_classes=6, backbone=BackboneConfig(width=0.5, pretrained=False),
+                      out_indices=[3, 4], min_size=96, max_size=96, ssd_extra_channels=[32, 16, 16, 16])  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    for m in model.modules():  # untrained statistics give every anchor the same scores: spread them
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+    images = [torch.rand(3, 96, 96) for _ in range(3)]
+    with torch.no_grad():
+        scores = torch.softmax(
+            model.head(list(model.backbone(model.transform(images)[0].tensors).values()))["cls_logits"], -1
+        )
+    # few candidates per class, and a threshold some classes have fewer anchors above than that
+    model.topk_candidates, model.score_thresh = 7, float(scores[..., 1:].flatten().quantile(0.98))
+    above = (scores[..., 1:] > model.score_thresh).sum(1)  # (image, class)
+    assert above.min() < 7 < above.max()
+    with torch.no_grad():
+        expected = model(images)
+        with traceable_ssd(model):
+            got = model(images)
+    assert any(0 < len(e["boxes"]) for e in expected)
+    for e, g in zip(expected, got):
+        for key in ("boxes", "labels", "scores"):
+            torch.testing.assert_close(g[key], e[key], rtol=0, atol=0)
