@@ -3,8 +3,8 @@
 Traced, torchvision's ``batched_nms`` runs as one ``torchvision::nms`` over every class's candidates (the
 coordinate trick: boxes of different classes moved apart so they never overlap), and torchvision's ONNX symbolic
 writes it as ``NonMaxSuppression`` with an unbounded ``max_output_boxes_per_class``: onnxruntime's greedy loop
-then compares each of the candidates with every box kept so far (27k candidates from an untrained 91-class
-SSDLite: 0.23 s, where the network takes 0.02 s; docs/benchmarks.md, issue 12). Every torchvision detector
+then compares each of the candidates with every box kept so far (the 27k candidates of an untrained 91-class
+SSDLite: 234 of the file's 264 ms; docs/benchmarks.md, issue 12). Every torchvision detector
 keeps only the first ``K`` boxes NMS returns (``keep[:detections_per_img]``; the RPN ``keep[:post_nms_top_n]``),
 and greedy NMS returns them in score order, each decided by higher-scored boxes only, so stopping after the
 model's largest ``K`` gives exactly the boxes the model keeps. `bounded_nms` writes that bound into the file;
