@@ -59,8 +59,7 @@ def _write_onnx(graph: nn.Module, sample: Tensor, path: Path, kind: str, outputs
     import onnx
 
     # TracerWarnings about python values: the check on sample images decides
-    limit = nms_limit(graph) if kind == "detection" else None
-    with warnings.catch_warnings(), bounded_nms(limit), traceable_ssd(graph):
+    with warnings.catch_warnings(), bounded_nms(nms_limit(graph)), traceable_ssd(graph):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph,
