@@ -101,3 +101,32 @@ def test_detection_rows_carry_arch_and_size() -> None:
 def test_bad_runtime_arguments(call, match: str) -> None:
     with pytest.raises((ValueError, RuntimeError), match=match):
         call()
+
+
+def test_compile_of_a_detector_compiles_its_networks_and_leaves_the_post_processing(monkeypatch) -> None:
+    import torch
+    from torch import nn
+
+    from ghost_backbones.export import DetectionGraph
+
+    class Compiled(nn.Module):  # what torch.compile would return, without compiling
+        def __init__(self, module: nn.Module) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, *args):
+            return self.inner(*args)
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: Compiled(module))
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    for arch, networks in [("fcos", ["backbone", "head"]), ("faster_rcnn", ["backbone", "rpn.head"])]:
+        _, models = det_bench.arch_models(arch, 4, size=64)
+        graph = DetectionGraph(models[f"{arch} (ours)"], [1, 2, 3]).eval()
+        compiled = rt._compile(graph, "detection")
+        wrapped = sorted(name.removeprefix("detector.") for name, m in compiled.named_modules()
+                         if isinstance(m, Compiled))  # fmt: skip
+        assert wrapped == networks and not isinstance(compiled, Compiled)
+        with torch.no_grad():
+            assert set(compiled(image)[0].shape[1:]) <= {4}  # still runs: boxes (K, 4)
+    segmenter = nn.Conv2d(3, 3, 1)
+    assert isinstance(rt._compile(segmenter, "segmentation"), Compiled)  # other graphs: compiled whole

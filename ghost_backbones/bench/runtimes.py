@@ -10,7 +10,8 @@ runtime     what is timed
 eager       the graph in eager PyTorch
 deploy      :func:`ghost_backbones.deploy` of the graph: norms folded, GhostNetV3 branches merged, channels-last
             weights (on a model without GhostNets, e.g. torchvision's MobileNetV3, only the channels-last weights)
-compile     ``torch.compile`` of the deploy form (compiled by one untimed call when built)
+compile     ``torch.compile`` of the deploy form (compiled by one untimed call when built); of a detector, its
+            network parts (:data:`DETECTOR_NETWORKS`), the post-processing eager
 onnx        the deploy form written by :func:`ghost_backbones.export.write_model` (the exporter of
             ``<task>.export``), checked against eager on the sample (:func:`ghost_backbones.export.check_outputs`),
             run by onnxruntime (CPU, ``threads`` intra-op threads)
@@ -63,6 +64,11 @@ RUNTIMES = ("eager", "deploy", "compile", "onnx", "onnx-int8")
 CALIBRATION_IMAGES = 4
 #: An error is cut to this many characters in its row.
 ERROR_CHARS = 240
+#: What ``compile`` compiles of a torchvision detector (the ``detector`` of a ``DetectionGraph``), where present:
+#: the modules that take the image's feature maps, whose shapes follow the input size only. Compiling the whole
+#: detector spent over 15 minutes in sympy on the post-processing's data-dependent shapes (docs/benchmarks.md);
+#: the R-CNN box and mask heads, whose batch is the number of proposals, run eager too.
+DETECTOR_NETWORKS = ("backbone", "head", "rpn.head")
 
 
 def parse_runtimes(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -113,6 +119,20 @@ def _deploy(module: nn.Module, channels_last: bool = True) -> nn.Module:
     return deploy(module, channels_last=channels_last)
 
 
+def _compile(module: nn.Module, kind: str) -> nn.Module:
+    if kind != "detection":
+        return torch.compile(module)
+    for path in DETECTOR_NETWORKS:
+        parent, _, name = f"detector.{path}".rpartition(".")
+        try:
+            owner = module.get_submodule(parent)
+        except AttributeError:  # e.g. no RPN in a one-stage detector
+            continue
+        if isinstance(getattr(owner, name, None), nn.Module):
+            setattr(owner, name, torch.compile(getattr(owner, name)))
+    return module
+
+
 def _onnx_file(graph: Graph, folder: Path, threads: int | None) -> tuple[Path, Callable[[Any], Any]]:
     from ghost_backbones.export import OnnxModel, check_outputs, write_model
     from ghost_backbones.export.cli import eager_runner
@@ -154,7 +174,7 @@ def _build(graph: Graph, runtime: str, folder: Path, threads: int | None, onnx_f
     if runtime == "deploy":
         return _deploy(graph.module)
     if runtime == "compile":
-        return torch.compile(_deploy(graph.module))
+        return _compile(_deploy(graph.module), graph.kind)
     if "error" in onnx_file:
         raise RuntimeError(f"no float ONNX file to quantize ({onnx_file['error']})")
     if "fp32" not in onnx_file:
