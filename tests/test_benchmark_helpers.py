@@ -183,7 +183,7 @@ def test_benchmark_cli_table_and_json_file(capsys, tmp_path) -> None:
     [
         (
             ["--models", "ghostnet:int8"],
-            "model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got 'ghostnet:int8'",
+            "model spec must be NAME, NAME:fused, NAME:deploy, NAME:concat or NAME:cl, got 'ghostnet:int8'",
         ),
         (["--models", "resnet9000"], "unknown model 'resnet9000'"),
         (["--models", "ghostnet", "--baseline", "resnet9000"], "unknown model 'resnet9000'"),

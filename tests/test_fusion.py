@@ -62,8 +62,10 @@ def test_fused_model_same_outputs_no_norms_left(name: str, kwargs: dict) -> None
     assert fused is not model
     leftovers = [n for n, m in fused.named_modules() if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))]
     assert leftovers == []
-    convs = [m for m in fused.modules() if isinstance(m, nn.Conv2d)]
-    assert all(c.bias is not None for c in convs)  # every conv absorbed a norm (SE convs and conv_head had a bias)
+    # every conv absorbed a norm (SE convs and conv_head had a bias), but the second part of a split projection,
+    # whose sum with the first part takes the bias once (SplitHidden)
+    biasless = [n for n, m in fused.named_modules() if isinstance(m, nn.Conv2d) and m.bias is None]
+    assert all(n.endswith("hidden.project2") for n in biasless)
     for got, expected in zip(_outputs(fused, X), _outputs(model, X)):
         assert _rel_err(got, expected) <= 1e-4
     # the source model is untouched (reparameterize_model deep-copies)
@@ -115,7 +117,9 @@ def test_fused_frozen_stages_stay_frozen() -> None:
     model = timm.create_model("ghostnet", width=0.5, frozen_stages=1).eval()
     fused = reparameterize_model(model)
     assert not fused.conv_stem.weight.requires_grad and not fused.conv_stem.bias.requires_grad
-    assert fused.blocks[1][0].ghost1.primary_conv[0].weight.requires_grad
+    assert not any(p.requires_grad for p in fused.blocks[0].parameters())  # split convs too (SplitHidden)
+    assert fused.blocks[1][0].hidden.primary[0].weight.requires_grad
+    assert all(p.requires_grad for p in fused.blocks[1].parameters())
 
 
 @pytest.mark.parametrize(

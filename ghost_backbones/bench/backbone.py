@@ -55,10 +55,10 @@ TIMING = TimingConfig(warmup=5, iters=20, repeats=3)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """Split and check a model spec: ``(timm name, option)``, the option one of ``''``, fused, deploy, cl.
+    """Split and check a model spec: ``(timm name, option)``, the option one of ``''``, fused, deploy, concat, cl.
 
     Args:
-        spec: ``NAME``, ``NAME:fused``, ``NAME:deploy`` or ``NAME:cl``.
+        spec: ``NAME``, ``NAME:fused``, ``NAME:deploy``, ``NAME:concat`` or ``NAME:cl``.
 
     Examples::
 
@@ -74,18 +74,20 @@ def parse_spec(spec: str) -> tuple[str, str]:
     import ghost_backbones  # noqa: F401  (registers ghostnet, ghostnetv2, ghostnetv3 in timm)
 
     name, _, option = spec.partition(":")
-    if option not in ("", "fused", "deploy", "cl"):
-        raise ValueError(f"model spec must be NAME, NAME:fused, NAME:deploy or NAME:cl, got {spec!r}")
+    if option not in ("", "fused", "deploy", "concat", "cl"):
+        raise ValueError(f"model spec must be NAME, NAME:fused, NAME:deploy, NAME:concat or NAME:cl, got {spec!r}")
     if name not in timm.list_models():
         raise ValueError(f"unknown model {name!r} in {spec!r} (any timm model name, e.g. ghostnet, ghostnet_100)")
     return name, option
 
 
 def build_benchmark_model(spec: str, device: torch.device, channels_last: bool = False) -> tuple[nn.Module, nn.Module]:
-    """Build ``spec`` in eval mode: a timm model name, optionally suffixed ``:fused``, ``:deploy`` or ``:cl``.
+    """Build ``spec`` in eval mode: a timm model name, suffixed ``:fused``, ``:deploy``, ``:concat``, ``:cl``.
 
     ``:fused`` applies ``timm.utils.reparameterize_model``; ``:deploy`` applies :func:`ghost_backbones.deploy`
-    (fused and channels-last weights); ``:cl`` only converts the weights to channels-last (e.g. for timm's models).
+    (fused, expansions split, channels-last weights); ``:concat`` is that deploy form with the Ghost bottlenecks'
+    expansions concatenated as in training (``split_hidden=False``: what the split saves, measured; the ``--runtime``
+    forms keep it too); ``:cl`` only converts the weights to channels-last (e.g. for timm's models).
     The input stays NCHW unless ``channels_last``.
 
     Args:
@@ -109,8 +111,8 @@ def build_benchmark_model(spec: str, device: torch.device, channels_last: bool =
 
     name, option = parse_spec(spec)
     unfused = timm.create_model(name).eval()
-    if option == "deploy":
-        model = deploy(unfused)
+    if option in ("deploy", "concat"):
+        model = deploy(unfused, split_hidden=option == "deploy")
     elif option == "fused":
         model = reparameterize_model(unfused)
     else:

@@ -4,7 +4,8 @@ Imports only torch, torchvision's ``FrozenBatchNorm2d`` and timm: nothing of the
 Importing it registers ``ghostnet``, ``ghostnetv2`` and ``ghostnetv3`` in timm.
 
 Modules: ``blocks`` (Ghost module and bottleneck), ``dfc`` (GhostNetV2's DFC attention), ``rep_blocks``
-(GhostNetV3's re-parameterisable blocks), ``norm`` (norm factories, conv + norm folding), ``stages`` (the
+(GhostNetV3's re-parameterisable blocks), ``split_hidden`` (the deploy form's unconcatenated expansion),
+``strides`` (a block's strides under ``output_stride``), ``norm`` (norm factories, conv + norm folding), ``stages`` (the
 architecture table), ``ghostnet`` (the model class), ``features`` (the ``features_only`` wrapper), ``deploy``
 (inference fusion), ``builder`` (timm's ``build_model_with_cfg``, checkpoint filter), ``entrypoints`` (the timm
 names and their pretrained cfgs).

@@ -25,6 +25,8 @@ from torch import nn
 from .dfc import apply_dfc_gate, dfc_attention, dfc_pool
 from .halves import join_halves, split_channels
 from .norm import NormLayer, factory_kwargs, fuse_conv_norm, fuse_sequential, is_foldable_norm, resolve_norm_layer
+from .split_hidden import SplitHidden
+from .strides import block_strides
 
 __all__ = [
     "SE_LAYER",
@@ -278,38 +280,6 @@ def projection_shortcut(
     )
 
 
-def block_strides(stride: int, dilation: int, out_dilation: int | None) -> tuple[int, int]:
-    """Resolve a bottleneck's applied stride and output-side dilation.
-
-    ``stride`` is the block's nominal stride (it decides which layers exist, so weights always match). When
-    ``output_stride`` is reached the builder passes ``out_dilation = dilation * stride``: the block then runs its
-    strided convs with stride 1 and everything after its downsampling point with ``out_dilation``.
-
-    Args:
-        stride: nominal stride, 1 or 2.
-        dilation: dilation at the block input.
-        out_dilation: dilation after the downsampling point, ``None`` for ``dilation``.
-
-    Returns:
-        ``(applied_stride, out_dilation)``.
-
-    Examples::
-
-        >>> block_strides(2, 1, None), block_strides(2, 1, 2), block_strides(1, 2, None)
-        ((2, 1), (1, 2), (1, 2))
-    """
-    if stride < 1 or dilation < 1:
-        raise ValueError(f"stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
-    out_dilation = dilation if out_dilation is None else out_dilation
-    if out_dilation == dilation:
-        return stride, dilation
-    if stride > 1 and out_dilation == dilation * stride:
-        return 1, out_dilation
-    raise ValueError(
-        f"out_dilation must be dilation ({dilation}) or dilation * stride ({dilation * stride}), got {out_dilation}"
-    )
-
-
 class GhostBottleneck(nn.Module):
     """Ghost bottleneck (V1, and V2 with ``attn=True``): ghost1 expand, [strided dw], [SE], ghost2 project, +shortcut.
 
@@ -376,21 +346,37 @@ class GhostBottleneck(nn.Module):
         else:
             self.shortcut = projection_shortcut(in_chs, out_chs, dw_kernel_size, applied_stride, dilation, norm, **dd)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.hidden: SplitHidden | None = None  # set by reparameterize()
+        self.split_on_deploy = True  # ghost_backbones.deploy(split_hidden=...) sets it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
-        x = self.ghost1(x)
-        if self.conv_dw is not None:
-            x = self.bn_dw(self.conv_dw(x))
-        if self.se is not None:
-            x = self.se(x)
+        if self.hidden is not None:  # the deploy form: ghost1 .. ghost2's primary conv, halves kept apart
+            x = self.hidden(x)
+        else:
+            x = self.ghost1(x)
+            if self.conv_dw is not None:
+                x = self.bn_dw(self.conv_dw(x))
+            if self.se is not None:
+                x = self.se(x)
         x = self.drop_path(self.ghost2(x))
         x += self.shortcut(shortcut)
         return x
 
     def reparameterize(self) -> None:
-        """Fold ``bn_dw`` into ``conv_dw`` and the shortcut's norms into its convs (ghost modules fold their own)."""
+        """Fold ``bn_dw`` into ``conv_dw`` and the shortcut's norms into its convs (ghost modules fold their own);
+        then, where ghost1 is a plain Ghost module and ``bn_dw`` folded, keep ghost1's halves apart: ghost1,
+        ``conv_dw``, ``se`` and ghost2's primary convolution move into ``hidden`` (:class:`SplitHidden`)."""
         if self.conv_dw is not None and is_foldable_norm(self.bn_dw):
             self.conv_dw = fuse_conv_norm(self.conv_dw, self.bn_dw)
             self.bn_dw = nn.Identity()
         fuse_sequential(self.shortcut)
+        plain = type(self.ghost1) is GhostModule and not self.ghost1.trim
+        folded = self.bn_dw is None or isinstance(self.bn_dw, nn.Identity)
+        if getattr(self, "split_on_deploy", True) and self.hidden is None and plain and folded:
+            self.ghost1.reparameterize()
+            self.ghost2.reparameterize()
+            g1, g2 = self.ghost1, self.ghost2
+            self.hidden = SplitHidden(g1.primary_conv, g1.cheap_operation, self.conv_dw, self.se, g2.primary_conv)
+            self.ghost1 = self.conv_dw = self.bn_dw = self.se = None
+            g2.primary_conv = nn.Sequential()  # ghost2 now starts from its primary features

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 import torch
@@ -52,8 +53,11 @@ class StemFuser(nn.Module):
         self._owner[0]._fuse_stem()
 
 
-def deploy(model: nn.Module, channels_last: bool = True, inplace: bool = False) -> nn.Module:
-    """Inference form of any model containing GhostNets: fold norms, merge V3 branches, channels-last weights.
+def deploy(
+    model: nn.Module, channels_last: bool = True, inplace: bool = False, split_hidden: bool | None = None
+) -> nn.Module:
+    """Inference form of any model containing GhostNets: fold norms, merge V3 branches, split the bottlenecks'
+    expansions, channels-last weights.
 
     ``timm.utils.reparameterize_model`` does the fusion; channels-last weights then make oneDNN (CPU) and cuDNN
     (GPU) run every convolution in NHWC, where depthwise convolutions (most of GhostNet's layers) are several
@@ -63,6 +67,10 @@ def deploy(model: nn.Module, channels_last: bool = True, inplace: bool = False) 
         model: a GhostNet, its ``features_only`` wrapper, or a detector/segmenter holding one; put it in eval mode.
         channels_last: also convert the weights to ``torch.channels_last``.
         inplace: modify ``model`` instead of a deep copy.
+        split_hidden: keep each Ghost bottleneck's expanded halves apart instead of concatenating them
+            (:class:`~ghost_backbones.models.split_hidden.SplitHidden`; faster at detection and segmentation sizes,
+            docs/benchmarks.md); ``False`` keeps the concat; ``None`` (default) leaves each block's
+            ``split_on_deploy`` as it is (``True`` unless an earlier ``deploy(..., split_hidden=False)`` set it).
 
     Examples::
 
@@ -73,7 +81,11 @@ def deploy(model: nn.Module, channels_last: bool = True, inplace: bool = False) 
         >>> all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(fast(x), model(x)))
         True
     """
-    model = reparameterize_model(model, inplace=inplace)
+    model = model if inplace else copy.deepcopy(model)
+    for module in model.modules():
+        if split_hidden is not None and hasattr(module, "split_on_deploy"):  # GhostBottleneck
+            module.split_on_deploy = split_hidden
+    model = reparameterize_model(model, inplace=True)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

@@ -249,10 +249,12 @@ def fuse_conv_norm(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
     return conv_like(conv, kernel, bias)
 
 
-def conv_like(ref: nn.Conv2d, kernel: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
-    """A new biased ``nn.Conv2d`` with ``ref``'s geometry, mode and trainability, holding ``kernel`` and ``bias``.
+def conv_like(ref: nn.Conv2d, kernel: torch.Tensor, bias: torch.Tensor | None, groups: int | None = None) -> nn.Conv2d:
+    """A new ``nn.Conv2d`` with ``ref``'s geometry, mode and trainability, holding ``kernel`` and ``bias``.
 
-    The one way fused and merged convolutions are made (:func:`fuse_conv_norm`, GhostNetV3's branch merging).
+    The one way fused, merged and split convolutions are made (:func:`fuse_conv_norm`, GhostNetV3's branch merging,
+    :func:`ghost_backbones.models.split_hidden.conv_part`). The channels follow ``kernel`` (``(out, in / groups, kh,
+    kw)``); ``groups`` defaults to ``ref``'s; ``bias=None`` makes a convolution without one.
 
     Examples::
 
@@ -260,25 +262,30 @@ def conv_like(ref: nn.Conv2d, kernel: torch.Tensor, bias: torch.Tensor) -> nn.Co
         >>> conv = conv_like(ref, torch.ones(4, 2, 3, 3), torch.zeros(4))
         >>> conv.stride, conv.weight.requires_grad, float(conv.weight.sum())
         ((2, 2), False, 72.0)
+        >>> conv_like(ref, torch.ones(3, 1, 3, 3), None, groups=1).in_channels
+        1
     """
+    groups = ref.groups if groups is None else groups
     conv = nn.Conv2d(
-        ref.in_channels,
-        ref.out_channels,
+        kernel.shape[1] * groups,
+        kernel.shape[0],
         ref.kernel_size,
         stride=ref.stride,
         padding=ref.padding,
         dilation=ref.dilation,
-        groups=ref.groups,
-        bias=True,
+        groups=groups,
+        bias=bias is not None,
         padding_mode=ref.padding_mode,
         device=kernel.device,
         dtype=kernel.dtype,
     )
     with torch.no_grad():
         conv.weight.copy_(kernel)
-        conv.bias.copy_(bias)
+        if bias is not None:
+            conv.bias.copy_(bias)
     conv.weight.requires_grad_(ref.weight.requires_grad)  # frozen stays frozen
-    conv.bias.requires_grad_(ref.weight.requires_grad)
+    if bias is not None:
+        conv.bias.requires_grad_(ref.weight.requires_grad)
     conv.train(ref.training)
     return conv
 
