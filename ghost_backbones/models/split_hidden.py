@@ -5,9 +5,9 @@ layer after the expanding ``ghost1`` up to the projection's primary 1x1 convolut
 depthwise convolution, the squeeze-excite gate) or is linear in the channels (that 1x1 convolution:
 ``W [x1; x2] = W1 x1 + W2 x2``). So once the norms are folded, the two halves can stay two tensors all the way,
 and the widest concat of the block (the expanded one, 2-6x the block's width, at its input resolution) is never
-written. Measured on GhostNet 1.0x (docs/benchmarks.md, "The Ghost concat"): onnxruntime 1.13x faster at one thread
-on every input size, eager PyTorch's channels-last deploy form 1.3-1.5x faster at 320-800 px and about 5% slower at
-224 px.
+written. Measured on the GhostNet 1.0x classifier (docs/benchmarks.md, "The Ghost bottleneck's expansion"):
+onnxruntime 1.05-1.25x faster at 224-800 px, eager PyTorch's channels-last deploy form 1.1-1.65x faster at 800 px
+and 2-6% slower for one image at 224-320 px (``ghost_backbones.deploy(..., split_hidden=False)`` keeps the concat).
 
 :class:`SplitHidden` is built by ``GhostBottleneck.reparameterize()`` (so by :func:`ghost_backbones.deploy`) and
 computes, from the block's input, the projection's primary features; the projection's cheap half and concat (the
