@@ -233,6 +233,8 @@ def test_bad_inputs_give_one_error_line(coco_root, folder, capsys):
             ["--weights", str(weights), "--output", str(folder / "a.tflite"), "--format", "tflite"],
         "--int8 quantizes ONNX models": ["--weights", str(weights), "--output", str(folder / "a.pt"), "--format",
                                          "torchscript", "--int8"],
+        "--int8-convs must be one of ['heavy', 'all'], got 'some'":
+            ["--weights", str(weights), "--output", str(folder / "a.onnx"), "--int8", "--int8-convs", "some"],
         "--check-images: folder not found": ["--weights", str(weights), "--output", str(folder / "a.onnx"),
                                              "--check-images", str(folder / "nowhere")],
     }  # fmt: skip

@@ -35,7 +35,7 @@ from ..data.images import list_images, read_rgb
 from ..errors import ExportError
 from .check import Outputs, check_outputs, pixel_agreement
 from .locate import first_divergent_layer
-from .quantize import quantize_int8
+from .quantize import QUANTIZE_CONVS, quantize_int8
 from .runtime import OnnxModel
 from .writers import FORMATS, write_model
 
@@ -168,7 +168,8 @@ def export_model(deployable: Deployable, output: Path, args: argparse.Namespace)
             final = Path(tmp) / "model_int8.onnx"
             calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images, kind=kind,
                                   dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
-            report["quantization"] = quantize_int8(fp32, final, (x.numpy() for _, x in calib))
+            images = (x.numpy() for _, x in calib)
+            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs)
             report["accuracy"] = _accuracy(deployable, fp32, final, checks)
         _refuse_existing(output)
         os.replace(final, output)
@@ -225,6 +226,12 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true", help="quantize to INT8 (onnx only) and measure the accuracy change")
     p.add_argument("--calib-images", help="folder of calibration images for --int8 (default: the training split)")
     p.add_argument("--num-calib-images", type=int, default=200, help="calibration images used by --int8")
+    p.add_argument(
+        "--int8-convs",
+        default="heavy",
+        help=f"convolutions --int8 quantizes, one of {list(QUANTIZE_CONVS)}: heavy (the dense ones INT8 speeds up "
+        "on x86 without VNNI) or all (to try on VNNI / ARM CPUs)",
+    )
     return p
 
 
@@ -233,6 +240,8 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--format must be one of {list(FORMATS)}, got {args.format!r}")
     if args.input_dtype not in ("uint8", "float32"):
         raise ValueError(f"--input-dtype must be uint8 or float32, got {args.input_dtype!r}")
+    if args.int8_convs not in QUANTIZE_CONVS:
+        raise ValueError(f"--int8-convs must be one of {list(QUANTIZE_CONVS)}, got {args.int8_convs!r}")
     if args.int8 and args.format != "onnx":
         raise ValueError(f"--int8 quantizes ONNX models; it needs --format onnx, got --format {args.format}")
     if args.num_check_images < 1 or args.num_calib_images < 1:
