@@ -11,7 +11,7 @@ Which convolutions (``convs``): ``"heavy"`` (the default) quantizes only the den
 :data:`HEAVY_FAN_IN` (:func:`heavy_convolutions`). On our AVX2 CPU without VNNI, onnxruntime runs such a
 convolution 1.9x faster in INT8 (four 128-channel 3x3 convolutions at 50x50), but narrow 1x1 convolutions 0.44x
 and depthwise ones 0.35x as fast as in float, so quantizing a whole GhostNet or MobileNetV3 made every model
-slower, and quantizing only the heavy ones makes RetinaNet 1.36x, FCN 1.28x and DeepLabV3 1.2x faster than float
+slower, and quantizing only the heavy ones makes RetinaNet 1.34x, FCN 1.29x and DeepLabV3 1.21x faster than float
 (docs/benchmarks.md, "INT8"). ``"all"`` quantizes every convolution and fully connected layer (but the edges): the
 choice to measure on CPUs with int8 dot-product instructions (VNNI, ARM ``sdot``), where it may pay.
 
