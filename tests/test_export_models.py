@@ -235,6 +235,8 @@ def test_bad_inputs_give_one_error_line(coco_root, folder, capsys):
                                          "torchscript", "--int8"],
         "--int8-convs must be one of ['heavy', 'all'], got 'some'":
             ["--weights", str(weights), "--output", str(folder / "a.onnx"), "--int8", "--int8-convs", "some"],
+        "--int8-convs chooses what --int8 quantizes; add --int8":
+            ["--weights", str(weights), "--output", str(folder / "a.onnx"), "--int8-convs", "all"],
         "--check-images: folder not found": ["--weights", str(weights), "--output", str(folder / "a.onnx"),
                                              "--check-images", str(folder / "nowhere")],
     }  # fmt: skip

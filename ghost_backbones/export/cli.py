@@ -169,7 +169,7 @@ def export_model(deployable: Deployable, output: Path, args: argparse.Namespace)
             calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images, kind=kind,
                                   dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
             images = (x.numpy() for _, x in calib)
-            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs)
+            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs or "heavy")
             report["accuracy"] = _accuracy(deployable, fp32, final, checks)
         _refuse_existing(output)
         os.replace(final, output)
@@ -228,9 +228,8 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     p.add_argument("--num-calib-images", type=int, default=200, help="calibration images used by --int8")
     p.add_argument(
         "--int8-convs",
-        default="heavy",
-        help=f"convolutions --int8 quantizes, one of {list(QUANTIZE_CONVS)}: heavy (the dense ones INT8 speeds up "
-        "on x86 without VNNI) or all (to try on VNNI / ARM CPUs)",
+        help=f"convolutions --int8 quantizes, one of {list(QUANTIZE_CONVS)}: heavy (default: the dense ones INT8 "
+        "speeds up on x86 without VNNI) or all (to try on VNNI / ARM CPUs)",
     )
     return p
 
@@ -240,8 +239,10 @@ def _check_args(args: argparse.Namespace) -> Path:
         raise ValueError(f"--format must be one of {list(FORMATS)}, got {args.format!r}")
     if args.input_dtype not in ("uint8", "float32"):
         raise ValueError(f"--input-dtype must be uint8 or float32, got {args.input_dtype!r}")
-    if args.int8_convs not in QUANTIZE_CONVS:
+    if args.int8_convs is not None and args.int8_convs not in QUANTIZE_CONVS:
         raise ValueError(f"--int8-convs must be one of {list(QUANTIZE_CONVS)}, got {args.int8_convs!r}")
+    if args.int8_convs is not None and not args.int8:
+        raise ValueError("--int8-convs chooses what --int8 quantizes; add --int8 (or leave --int8-convs out)")
     if args.int8 and args.format != "onnx":
         raise ValueError(f"--int8 quantizes ONNX models; it needs --format onnx, got --format {args.format}")
     if args.num_check_images < 1 or args.num_calib_images < 1:

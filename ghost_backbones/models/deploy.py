@@ -82,9 +82,10 @@ def deploy(
         True
     """
     model = model if inplace else copy.deepcopy(model)
-    for module in model.modules():
-        if split_hidden is not None and hasattr(module, "split_on_deploy"):  # GhostBottleneck
-            module.split_on_deploy = split_hidden
+    if split_hidden is not None:
+        for module in model.modules():
+            if hasattr(module, "split_on_deploy"):  # GhostBottleneck
+                module.split_on_deploy = split_hidden
     model = reparameterize_model(model, inplace=True)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
