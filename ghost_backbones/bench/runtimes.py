@@ -8,15 +8,16 @@ answer out, see :mod:`ghost_backbones.export.graphs`), built by :func:`build_run
 runtime     what is timed
 ==========  =====================================================================================================
 eager       the graph in eager PyTorch
-deploy      :func:`ghost_backbones.deploy` of the graph: norms folded, GhostNetV3 branches merged, channels-last
-            weights (on a model without GhostNets, e.g. torchvision's MobileNetV3, only the channels-last weights)
+deploy      :func:`ghost_backbones.deploy` of the graph: norms folded, GhostNetV3 branches merged, the Ghost
+            bottlenecks' expansions split, channels-last weights (on a model without GhostNets, e.g. torchvision's
+            MobileNetV3, only the channels-last weights)
 compile     ``torch.compile`` of the deploy form (compiled by one untimed call when built); of a detector, its
             network parts (:data:`DETECTOR_NETWORKS`), the post-processing eager
 onnx        the deploy form written by :func:`ghost_backbones.export.write_model` (the exporter of
             ``<task>.export``), checked against eager on the sample (:func:`ghost_backbones.export.check_outputs`),
             run by onnxruntime (CPU, ``threads`` intra-op threads)
-onnx-int8   that file quantized by :func:`ghost_backbones.export.quantize.quantize_int8` (static QDQ, calibrated
-            on random images: enough for speed, not for accuracy)
+onnx-int8   that file quantized by :func:`ghost_backbones.export.quantize.quantize_int8` (static QDQ, its heavy
+            convolutions, calibrated on random images: enough for speed, not for accuracy)
 ==========  =====================================================================================================
 
 A runtime that cannot be built (an exporter or compiler error, a failed check) is no crash: its row carries the

@@ -35,7 +35,7 @@ from ..data.images import list_images, read_rgb
 from ..errors import ExportError
 from .check import Outputs, check_outputs, pixel_agreement
 from .locate import first_divergent_layer
-from .quantize import QUANTIZE_CONVS, quantize_int8
+from .quantize import DEFAULT_CONVS, QUANTIZE_CONVS, quantize_int8
 from .runtime import OnnxModel
 from .writers import FORMATS, write_model
 
@@ -169,7 +169,7 @@ def export_model(deployable: Deployable, output: Path, args: argparse.Namespace)
             calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images, kind=kind,
                                   dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
             images = (x.numpy() for _, x in calib)
-            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs or "heavy")
+            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS)
             report["accuracy"] = _accuracy(deployable, fp32, final, checks)
         _refuse_existing(output)
         os.replace(final, output)
@@ -228,8 +228,8 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     p.add_argument("--num-calib-images", type=int, default=200, help="calibration images used by --int8")
     p.add_argument(
         "--int8-convs",
-        help=f"convolutions --int8 quantizes, one of {list(QUANTIZE_CONVS)}: heavy (default: the dense ones INT8 "
-        "speeds up on x86 without VNNI) or all (to try on VNNI / ARM CPUs)",
+        help=f"convolutions --int8 quantizes, one of {list(QUANTIZE_CONVS)} (default: {DEFAULT_CONVS}): heavy (the "
+        "dense ones INT8 speeds up on x86 without VNNI) or all (to try on VNNI / ARM CPUs)",
     )
     return p
 

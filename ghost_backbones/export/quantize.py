@@ -36,6 +36,7 @@ from .runtime import import_onnxruntime
 
 __all__ = [
     "CALIBRATION_CHUNK",
+    "DEFAULT_CONVS",
     "HEAVY_FAN_IN",
     "QUANTIZE_CONVS",
     "QUANTIZED_OPS",
@@ -45,8 +46,9 @@ __all__ = [
 ]
 
 QUANTIZED_OPS = ("Conv", "Gemm")
-#: ``convs`` choices of :func:`quantize_int8`.
+#: ``convs`` choices of :func:`quantize_int8`, and its default (``--int8-convs`` left out).
 QUANTIZE_CONVS = ("heavy", "all")
+DEFAULT_CONVS = "heavy"
 #: A dense convolution with at least this many inputs per output (in_channels x kh x kw) is "heavy": INT8 pays for it
 #: on our CPU (512 was as fast as 256 on DeepLabV3 and LR-ASPP and quantizes fewer layers; 1024 left LR-ASPP none).
 HEAVY_FAN_IN = 512
@@ -107,7 +109,7 @@ def quantize_int8(
     *,
     input_name: str = "image",
     keep_edges_float: bool = True,
-    convs: str = "heavy",
+    convs: str = DEFAULT_CONVS,
 ) -> dict:
     """Write the INT8 version of the ONNX model ``fp32`` to ``int8``, calibrated on ``images``.
 
