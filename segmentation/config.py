@@ -47,6 +47,10 @@ class ModelConfig:
             ``inter_channels`` (LR-ASPP); unused by FCN.
         atrous_rates: ASPP rates; empty picks (6, 12, 18) at stride 16, (12, 24, 36) at stride 8.
         low_proj_channels: DeepLabV3+'s stride-4 projection width (48 in the paper).
+        head_norm: the norm of the head's layers (and the auxiliary head's): ``batchnorm`` (torchvision's) or
+            ``groupnorm`` (:func:`~ghost_backbones.models.norm.group_norm`: up to 32 groups, no batch statistics;
+            measured from scratch at batch 8 in docs/benchmarks.md, issue 14). The backbone's norm is
+            ``backbone.norm_layer``.
     """
 
     arch: str = "deeplabv3"
@@ -58,6 +62,7 @@ class ModelConfig:
     head_channels: int = 128
     atrous_rates: list[int] = field(default_factory=list)
     low_proj_channels: int = 48
+    head_norm: Literal["batchnorm", "groupnorm"] = "batchnorm"
 
     def __post_init__(self) -> None:
         from .models import MODELS  # the registry imports the builders, which import this module

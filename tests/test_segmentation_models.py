@@ -141,6 +141,27 @@ def test_other_ghostnet_generations(backbone: str) -> None:
         assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 4, 64, 64)
 
 
+@pytest.mark.parametrize("arch", MODELS.names(baselines=False))
+def test_head_norm_groupnorm_swaps_the_head_norms_only(arch: str) -> None:
+    aux = arch != "lraspp"
+    bn = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF, aux_loss=aux))
+    gn = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF, aux_loss=aux, head_norm="groupnorm"))
+    heads = [name for name, _ in bn.named_children() if name != "backbone"]
+    count = lambda model, kind: sum(isinstance(m, kind) for n in heads for m in getattr(model, n).modules())  # noqa: E731
+    assert count(bn, nn.GroupNorm) == 0 and count(gn, nn.BatchNorm2d) == 0
+    assert count(gn, nn.GroupNorm) == count(bn, nn.BatchNorm2d) > 0
+    assert str(gn.backbone) == str(bn.backbone)  # the backbone keeps BatchNorm
+    out = gn.train()(torch.rand(1, 3, 64, 64))  # no batch statistics: a batch of one trains
+    sum(v.mean() for v in out.values()).backward()
+    norms = [m for n in heads for m in getattr(gn, n).modules() if isinstance(m, nn.GroupNorm)]
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in norms)
+
+
+def test_head_norm_leaves_the_torchvision_baselines_as_torchvision_builds_them() -> None:
+    model = build_model(ModelConfig(arch="lraspp_mobilenet_v3_large", num_classes=3, head_norm="groupnorm"))
+    assert not any(isinstance(m, nn.GroupNorm) for m in model.modules())
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -153,6 +174,7 @@ def test_other_ghostnet_generations(backbone: str) -> None:
         (lambda: lraspp_ghostnet(num_classes=3, aux_loss=True), r"'lraspp' has no auxiliary head"),
         (lambda: deeplabv3_ghostnet(num_classes=3, atrous_rates=[6, 12]), r"atrous_rates must be three positive"),
         (lambda: ModelConfig(arch="unet"), r"model.arch must be one of \['deeplabv3', .*got 'unet'"),
+        (lambda: ModelConfig(head_norm="layernorm"), r"model.head_norm must be one of \['batchnorm', 'groupnorm'\]"),
         (lambda: deeplabv3_ghostnet(num_classes=3, width=0.5), r"unknown config key\(s\) \['width'\]"),
         (lambda: create_feature_backbone(BackboneConfig(), {}, 16), r"taps must name at least one feature map"),
         (lambda: create_feature_backbone(BackboneConfig(), {"a": 2, "b": 2}, 16), r"distinct feature indices"),

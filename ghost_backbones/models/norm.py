@@ -31,6 +31,7 @@ __all__ = [
     "group_norm",
     "is_foldable_norm",
     "module_factory_kwargs",
+    "replace_batchnorms",
     "resolve_norm_layer",
 ]
 
@@ -97,6 +98,29 @@ def group_norm(
     if num_channels < 1 or max_groups < 1:
         raise ValueError(f"group_norm needs num_channels >= 1 and max_groups >= 1, got {num_channels}, {max_groups}")
     return nn.GroupNorm(math.gcd(num_channels, max_groups), num_channels, eps=eps, device=device, dtype=dtype)
+
+
+def replace_batchnorms(module: nn.Module, norm_layer: NormLayer) -> int:
+    """Swap every ``BatchNorm2d`` under ``module`` for ``norm_layer(num_features)`` in place; returns how many.
+
+    For models whose classes hard-code ``nn.BatchNorm2d`` (torchvision's segmentation heads): each replacement is
+    built on the replaced norm's device and dtype (:class:`NormFactory`). ``SyncBatchNorm`` and frozen norms are
+    left alone.
+
+    Examples::
+
+        >>> head = nn.Sequential(nn.Conv2d(8, 40, 3), nn.BatchNorm2d(40), nn.ReLU())
+        >>> replace_batchnorms(head, group_norm), type(head[1]).__name__, head[1].num_groups
+        (1, 'GroupNorm', 8)
+    """
+    factory = resolve_norm_layer(norm_layer)
+    swapped = 0
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.BatchNorm2d:
+                setattr(parent, name, factory(child.num_features, **module_factory_kwargs(child)))
+                swapped += 1
+    return swapped
 
 
 _NORM_LAYERS: dict[str, NormLayer] = {
