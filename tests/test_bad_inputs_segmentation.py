@@ -158,6 +158,17 @@ def test_checkpoint_of_another_arch_is_one_clear_error(weights, voc_root, tmp_pa
     )
 
 
+def test_checkpoint_of_another_head_norm_names_the_key(weights, voc_root, tmp_path, capsys):
+    argv = ["--data-path", str(voc_root), "--output-dir", str(tmp_path), "--device", "cpu", "--test-only",
+            "--weights", str(weights), "--opts", *TINY, "model.head_norm=groupnorm"]  # fmt: skip
+    assert run_cli(train.main, argv) == 2
+    (err,) = said(capsys.readouterr().err)
+    assert err.startswith(
+        f"error: {weights} holds the weights of deeplabv3 on ghostnet (width 0.5), which do not fit deeplabv3 on "
+        "ghostnet (width 0.5) with model.head_norm='groupnorm' (the file's: 'batchnorm'): "
+    )
+
+
 def test_checkpoint_of_the_other_task_is_one_clear_error(tmp_path, voc_root, capsys):
     det = tmp_path / "det.pth"
     config = {"model": {"arch": "faster_rcnn", "backbone": {"name": "ghostnet", "width": 1.0}}, "data": {}}

@@ -33,6 +33,7 @@ __all__ = [
     "UnreadableCheckpointError",
     "check_resume_recipe",
     "describe_run",
+    "model_differences",
     "load_checkpoint",
     "load_model_weights",
     "load_run_weights",
@@ -155,6 +156,30 @@ def describe_run(config: Any) -> str:
     return f"{get(model, 'arch')} on {name} (width {width})"
 
 
+def _flat(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def model_differences(saved: Mapping[str, Any], asked: Any) -> list[str]:
+    """The ``model`` keys a run sets otherwise than the checkpoint's saved config (keys the file lacks are skipped).
+
+    Examples::
+
+        >>> model_differences({"model": {"arch": "fcn", "head_norm": "batchnorm"}},
+        ...                   {"model": {"arch": "fcn", "head_norm": "groupnorm", "new_key": 1}})
+        ["model.head_norm='groupnorm' (the file's: 'batchnorm')"]
+    """
+    asked = asked if isinstance(asked, Mapping) else config_to_dict(asked)
+    old, new = _flat(saved.get("model", {}), "model."), _flat(asked.get("model", {}), "model.")
+    return [f"{k}={new[k]!r} (the file's: {old[k]!r})" for k in new if k in old and old[k] != new[k]]
+
+
 def load_model_weights(model: nn.Module, state_dict: Mapping[str, Any], path: str | Path, trained_as: str, asked: str):
     """``model.load_state_dict(state_dict)`` with one clear error instead of torch's key-by-key traceback.
 
@@ -218,7 +243,11 @@ def load_run_weights(
         if "model" in state:
             state = read_trained_checkpoint(path, task)
     trained_as = describe_run(state["config"]) if "config" in state else "another model"
-    load_model_weights(model, state.get("model", state), path, trained_as, describe_run(cfg))
+    asked = describe_run(cfg)
+    differences = model_differences(state["config"], cfg) if "config" in state else []
+    if asked == trained_as and differences:  # the same arch, backbone and width: say which model keys differ
+        asked += " with " + ", ".join(differences)
+    load_model_weights(model, state.get("model", state), path, trained_as, asked)
     return state
 
 
