@@ -16,7 +16,6 @@ from ..errors import ConfigError, DataError, NonFiniteLossError
 from . import distributed
 from .backbone import create_backbone, pretrained_mean_std
 from .checkpoint import (
-    describe_run,
     load_checkpoint,
     load_model_weights,
     load_trained_model,
@@ -35,6 +34,7 @@ from .config import (
     load_config,
     valid_keys,
 )
+from .describe import describe_run
 from .distributed import resolve_device
 from .jsonl import JsonlLogger, read_jsonl, write_json
 from .loop import fit
