@@ -19,11 +19,12 @@ from typing import Any, Literal
 
 from ghost_backbones.engine import BackboneConfig, ConfigError, TrainConfig, check_choices
 
-__all__ = ["DataConfig", "DataFormat", "DetectionConfig", "ExtraBlocks", "ModelConfig", "Norm"]
+__all__ = ["Augmentation", "DataConfig", "DataFormat", "DetectionConfig", "ExtraBlocks", "ModelConfig", "Norm"]
 
 Norm = Literal["none", "batchnorm", "groupnorm"]
 ExtraBlocks = Literal["pool", "p6p7", "none"]
 DataFormat = Literal["coco", "voc"]
+Augmentation = Literal["hflip", "ssd", "ssdlite"]  # torchvision references' policies (detection/data/transforms.py)
 VOC_YEARS = ("2007", "2008", "2009", "2010", "2011", "2012")
 
 
@@ -146,6 +147,10 @@ class DataConfig:
         train_min_sizes: shorter sides drawn at random per training image (multi-scale training); empty: the
             model's ``min_size``.
         hflip_prob: horizontal flip probability in training.
+        augmentation: the training augmentation policy, as torchvision's references name it: ``hflip`` (the flip
+            only), ``ssdlite`` (SSD's random IoU crop, then the flip: ``ssdlite320_mobilenet_v3_large``'s recipe) or
+            ``ssd`` (photometric distortion, zoom out, IoU crop, flip: ``ssd300_vgg16``'s). After the
+            ``train_min_sizes`` resize.
         aspect_ratio_grouping: batch landscape and portrait images separately (less padding).
         val_batch_size: evaluation images per process and batch.
     """
@@ -165,6 +170,7 @@ class DataConfig:
     skip_bad_images: bool = False
     train_min_sizes: list[int] = field(default_factory=list)
     hflip_prob: float = 0.5
+    augmentation: Augmentation = "hflip"
     aspect_ratio_grouping: bool = True
     val_batch_size: int = 1
 

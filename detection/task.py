@@ -127,8 +127,9 @@ class DetectionTask(Task):
         cat_map = CategoryMap.from_categories(categories) if categories else None
         train_ds: Dataset = []  # type: ignore[assignment]  # evaluation only: the engine never reads it
         if not self.cfg.train.test_only:
-            sizes, flip = data.train_min_sizes or [model.min_size], data.hflip_prob
-            transforms = detection_transforms(True, min_sizes=sizes, max_size=model.max_size, hflip_prob=flip)
+            transforms = detection_transforms(True, min_sizes=data.train_min_sizes or [model.min_size],
+                                              max_size=model.max_size, hflip_prob=data.hflip_prob,
+                                              augmentation=data.augmentation)  # fmt: skip
             train_ds = build_dataset(data, train=True, transforms=transforms, categories=cat_map, masks=masks)
             cat_map = train_ds.categories
         val_ds = build_dataset(data, train=False, transforms=detection_transforms(False), categories=cat_map,
@@ -165,8 +166,11 @@ class DetectionTask(Task):
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
         self.build_datasets()  # the number of classes comes from the annotation file
-        # Training images are resized by the data pipeline (multi-scale); evaluation by the model.
-        return build_model(self.cfg.model, _skip_resize=True)
+        # Training images are resized by the data pipeline (multi-scale); evaluation by the model. A model with a
+        # fixed input (SSD's square) resizes in training too: a shortest-side resize does not give its square.
+        model = build_model(self.cfg.model, _skip_resize=True)
+        model.transform._skip_resize = model.transform.fixed_size is None
+        return model
 
     def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, torch.Tensor]:
         images, targets = batch

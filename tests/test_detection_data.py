@@ -7,13 +7,15 @@ import pytest
 import torch
 from PIL import Image
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 
+from detection.config import DetectionConfig
 from detection.data.coco import CategoryMap, CocoDetection, load_coco_annotations
 from detection.data.sampler import GroupedBatchSampler
-from detection.data.transforms import detection_transforms
+from detection.data.transforms import ZOOM_OUT_FILL, detection_transforms
 from detection.task import collate
 from ghost_backbones.data.images import read_rgb
-from ghost_backbones.engine import DataError
+from ghost_backbones.engine import ConfigError, DataError, load_config
 
 CATEGORIES = [{"id": 7, "name": "triangle"}, {"id": 1, "name": "circle"}, {"id": 3, "name": "square"}]
 
@@ -253,6 +255,58 @@ def test_training_transform_multiscale(min_sizes):
 def test_transform_rejects_bad_flip_probability():
     with pytest.raises(ValueError, match=r"hflip_prob must be in \[0, 1\], got 1.5"):
         detection_transforms(True, hflip_prob=1.5)
+    with pytest.raises(ValueError, match=r"augmentation must be one of \['hflip', 'ssd', 'ssdlite'\], got 'mosaic'"):
+        detection_transforms(True, augmentation="mosaic")
+    with pytest.raises(ConfigError, match=r"data.augmentation must be one of \['hflip', 'ssd', 'ssdlite'\], got 'x'"):
+        load_config(DetectionConfig, None, ["data.augmentation=x"])
+
+
+def _shapes_sample(width=96, height=64):
+    """A grey image with three objects whose masks fill their boxes exactly (labels 1, 2, 3)."""
+    image = Image.new("RGB", (width, height), (90, 90, 90))
+    rects = [(4, 4, 30, 40), (40, 10, 90, 30), (50, 36, 70, 60)]
+    masks = torch.zeros(len(rects), height, width, dtype=torch.uint8)
+    for k, (x0, y0, x1, y1) in enumerate(rects):
+        masks[k, y0:y1, x0:x1] = 1
+    target = {
+        "boxes": tv_tensors.BoundingBoxes(rects, format="XYXY", canvas_size=(height, width)),
+        "labels": torch.tensor([1, 2, 3]),
+        "masks": tv_tensors.Mask(masks),
+    }
+    return image, target
+
+
+@pytest.mark.parametrize("augmentation", ["ssdlite", "ssd"])
+def test_ssd_policies_crop_and_zoom_out_boxes_and_masks_together(augmentation):
+    transform = detection_transforms(True, hflip_prob=0.5, augmentation=augmentation)
+    fill = v2.ToDtype(torch.float32, scale=True)(torch.tensor(ZOOM_OUT_FILL["others"], dtype=torch.uint8))
+    cropped = zoomed = 0
+    for seed in range(40):
+        torch.manual_seed(seed)
+        image, target = transform(*_shapes_sample())
+        height, width = image.shape[-2:]
+        assert target["masks"].shape == (len(target["boxes"]), height, width) and len(target["labels"]) == len(
+            target["masks"]
+        )
+        for box, mask, label in zip(target["boxes"].tolist(), target["masks"], target["labels"].tolist()):
+            rows, cols = mask.nonzero(as_tuple=True)  # the mask still fills its box, wherever the crop cut both
+            assert box == [cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1]
+            assert label in (1, 2, 3)
+        cropped += width * height < 96 * 64
+        if width * height > 96 * 64:
+            zoomed += 1
+            border = (image == fill[:, None, None]).all(0)  # the canvas around the image: the mean colour
+            assert border.sum() >= width * height - 96 * 64 and not target["masks"][:, border].any()
+    assert cropped > 0
+    assert (zoomed > 0) == (augmentation == "ssd")
+
+
+def test_iou_crop_leaves_an_image_without_objects_whole():
+    torch.manual_seed(0)
+    empty = {"boxes": tv_tensors.BoundingBoxes(torch.zeros(0, 4), format="XYXY", canvas_size=(32, 48)),
+             "labels": torch.zeros(0, dtype=torch.int64)}  # fmt: skip
+    image, target = detection_transforms(True, augmentation="ssdlite")(Image.new("RGB", (48, 32)), empty)
+    assert image.shape == (3, 32, 48) and target["boxes"].shape == (0, 4)
 
 
 def test_grouped_batches_share_orientation():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from detection.task import DetectionTask
 from detection.train import main, parse_args
 from ghost_backbones.engine import load_checkpoint, read_jsonl, run_cli
 
@@ -114,6 +115,32 @@ def test_coco_recipe_loads():
     cfg = parse_args(["--config", str(Path(__file__).parents[1] / "configs" / "faster_rcnn_ghostnet_fpn_coco.yaml")])
     assert (cfg.model.min_size, cfg.model.max_size) == (800, 1333)
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.epochs, cfg.train.lr_steps) == (2, 0.02, 26, [16, 22])
+
+
+def test_ssdlite_recipe_trains_with_the_iou_crop_and_evaluates_without(coco_root):
+    recipe = Path(__file__).parents[1] / "configs" / "ssdlite_ghostnet_coco.yaml"
+    cfg = parse_args(["--config", str(recipe), "--data-path", str(coco_root), "--opts", "data.augmentation=ssd"])
+    train, val = DetectionTask(cfg).build_datasets()
+    steps = [type(t).__name__ for t in train.transforms.transforms]
+    assert steps[1:6] == ["RandomPhotometricDistort", "RandomZoomOut", "RandomIoUCrop", "RandomShortestSize",
+                          "RandomHorizontalFlip"]  # fmt: skip
+    assert not any("Random" in type(t).__name__ for t in val.transforms.transforms)
+    assert parse_args(["--config", str(recipe)]).data.augmentation == "ssdlite"  # torchvision's SSDLite recipe
+
+
+@pytest.mark.parametrize("arch", ["ssdlite", "ssdlite320_mobilenet_v3_large", "faster_rcnn"])
+def test_training_input_size(arch, coco_root):
+    """SSD trains on its fixed square whatever the crop left; the others on the data pipeline's sizes."""
+    opts = ["model.out_indices=[3, 4]", "model.min_size=128", "model.max_size=128", f"model.arch={arch}"]
+    model = DetectionTask(parse_args(["--data-path", str(coco_root), "--opts", *opts])).build_model().train()
+    target = {"boxes": torch.tensor([[10.0, 10.0, 50.0, 30.0]]), "labels": torch.tensor([1])}
+    images, targets = model.transform([torch.rand(3, 60, 90)], [target])
+    square = {"ssdlite": (128, 128), "ssdlite320_mobilenet_v3_large": (320, 320)}
+    assert tuple(images.tensors.shape[-2:]) == square.get(arch, (64, 96))  # faster_rcnn: padded to 32, not resized
+    if arch in square:
+        h, w = square[arch]
+        expected = torch.tensor([[10 * w / 90, 10 * h / 60, 50 * w / 90, 30 * h / 60]])
+        torch.testing.assert_close(targets[0]["boxes"], expected)
 
 
 @pytest.mark.slow
