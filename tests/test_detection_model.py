@@ -32,14 +32,20 @@ def _num_classes(model) -> int:
     return head.num_classes if hasattr(head, "num_classes") else head.num_columns  # SSD: one column per class
 
 
+def _target(arch: str) -> dict[str, torch.Tensor]:
+    """One box on a 96x96 image; for Mask R-CNN its instance mask too."""
+    target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
+    if needs_masks(arch):
+        target["masks"] = torch.zeros(1, 96, 96, dtype=torch.uint8)
+        target["masks"][0, 12:70, 10:60] = 1
+    return target
+
+
 @pytest.mark.parametrize("arch", MODELS.names())
 def test_every_registered_detector_trains_and_predicts(arch):
     cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96, **ARCH_OPTS.get(arch, {}))
     model = build_model(cfg)
-    target = {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([2])}
-    if needs_masks(arch):  # Mask R-CNN: one instance mask per box
-        target["masks"] = torch.zeros(1, 96, 96, dtype=torch.uint8)
-        target["masks"][0, 12:70, 10:60] = 1
+    target = _target(arch)
     losses = model.train()([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [target, target])
     assert losses and all(torch.isfinite(v) for v in losses.values())
     with torch.no_grad():
@@ -47,6 +53,20 @@ def test_every_registered_detector_trains_and_predicts(arch):
     assert set(out[0]) == {"boxes", "labels", "scores"} | ({"masks"} if needs_masks(arch) else set())
     assert _num_classes(model) == 3
     assert model.transform.min_size == ((320,) if arch == "ssdlite320_mobilenet_v3_large" else (96,))  # its own
+
+
+@pytest.mark.parametrize("arch", MODELS.names(baselines=False))
+def test_every_architecture_takes_any_timm_features_only_backbone(arch):
+    opts = {**ARCH_OPTS.get(arch, {}), "out_indices": [3, 4]}
+    cfg = ModelConfig(arch=arch, num_classes=3, min_size=96, max_size=96, **opts,
+                      backbone=BackboneConfig(name="mobilenetv3_large_100"))  # fmt: skip
+    model = build_model(cfg)
+    assert isinstance(model.backbone.body, timm.models.mobilenetv3.MobileNetV3Features)
+    target = _target(arch)
+    losses = model.train()([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [target, target])
+    assert losses and all(torch.isfinite(v) for v in losses.values())
+    with torch.no_grad():
+        assert set(model.eval()([torch.rand(3, 96, 96)])[0]) >= {"boxes", "labels", "scores"}
 
 
 def test_registry_names_ours_and_the_baselines():
