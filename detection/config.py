@@ -149,8 +149,8 @@ class DataConfig:
         hflip_prob: horizontal flip probability in training.
         augmentation: the training augmentation policy, as torchvision's references name it: ``hflip`` (the flip
             only), ``ssdlite`` (SSD's random IoU crop, then the flip: ``ssdlite320_mobilenet_v3_large``'s recipe) or
-            ``ssd`` (photometric distortion, zoom out, IoU crop, flip: ``ssd300_vgg16``'s). After the
-            ``train_min_sizes`` resize.
+            ``ssd`` (photometric distortion, zoom out, IoU crop, flip: ``ssd300_vgg16``'s). The crop and zoom out
+            work on the image as read, before the ``train_min_sizes`` resize.
         aspect_ratio_grouping: batch landscape and portrait images separately (less padding).
         val_batch_size: evaluation images per process and batch.
     """
