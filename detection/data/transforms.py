@@ -18,7 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..config import Augmentation
+from ..config import Augmentation, DataConfig, ModelConfig
 
 __all__ = ["AUGMENTATIONS", "ZOOM_OUT_FILL", "detection_transforms"]
 
@@ -33,9 +33,9 @@ def detection_transforms(
     train: bool,
     *,
     min_sizes: Sequence[int] = (),
-    max_size: int = 1333,
-    hflip_prob: float = 0.5,
-    augmentation: Augmentation = "hflip",
+    max_size: int = ModelConfig.max_size,
+    hflip_prob: float = DataConfig.hflip_prob,
+    augmentation: Augmentation = DataConfig.augmentation,
 ) -> v2.Compose:
     """The transform applied to ``(PIL image, target)`` pairs; boxes are ``tv_tensors.BoundingBoxes``.
 
