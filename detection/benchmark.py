@@ -7,7 +7,7 @@ processes hits all alike. The table has the common columns (speed-up = baseline 
 and the training step's ``train step`` median / best / speed-ups; training images/s = train batch x 1000 / median ms.
 
 ``--archs`` times inference only, a row per architecture of ours (``model.arch``, its COCO recipe's ``model``
-section, random weights) and one per torchvision counterpart (:data:`COUNTERPART`), each pair at its recipe's
+section, random weights) and one per torchvision counterpart (``MODELS.counterparts()``), each pair at its recipe's
 ``min_size`` (square images: 800 for the FPN detectors, 320 for SSDLite) unless ``--img-size`` is given.
 
 ``--archs ... --runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.runtimes`) times each
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -48,15 +47,13 @@ from ghost_backbones.bench import (
     time_cases,
 )
 from ghost_backbones.bench import runtimes as rt
-from ghost_backbones.engine import apply_overrides, autocast, run_cli
+from ghost_backbones.engine import apply_overrides, autocast, convert_section, run_cli
 
 from .benchmark_archs import TIMING, arch_models, benchmark_architectures
-from .config import ModelConfig
-from .models import build_model
-from .models.baselines import COUNTERPART
+from .config import model_config
+from .models import MODELS, build_model
 
 __all__ = [
-    "COUNTERPART",
     "arch_models",
     "benchmark_architectures",
     "benchmark_detectors",
@@ -77,7 +74,7 @@ TRAIN = {"train": "train step"}
 def build_models(
     num_classes: int, size: int, *, fused: bool = True, overrides: Sequence[str] = ()
 ) -> dict[str, nn.Module]:
-    """Our default detector (``ModelConfig()``), optionally its BN-fused copy, and the torchvision reference.
+    """Our default detector (``model_config("faster_rcnn")``), optionally its BN-fused copy, and torchvision's.
 
     Both come from the registry (``model.arch``): ours as the config says, the reference as
     ``fasterrcnn_mobilenet_v3_large_fpn`` with torchvision's own settings.
@@ -93,7 +90,7 @@ def build_models(
         >>> sorted(build_models(4, 128, fused=False))
         ['ghostnet_fpn (ours)', 'mobilenet_v3_large_fpn (torchvision)']
     """
-    cfg = apply_overrides(ModelConfig(num_classes=num_classes, min_size=size, max_size=size), overrides)
+    cfg = apply_overrides(model_config("faster_rcnn", num_classes=num_classes, min_size=size, max_size=size), overrides)
     models = {OURS: build_model(cfg)}
     if fused:
         from timm.utils import reparameterize_model
@@ -101,7 +98,7 @@ def build_models(
         fused_model = build_model(cfg)
         fused_model.load_state_dict(models[OURS].state_dict())
         models[OURS_FUSED] = reparameterize_model(fused_model.eval())
-    models[REFERENCE] = build_model(replace(cfg, arch=BASELINE))
+    models[REFERENCE] = build_model(convert_section(cfg, MODELS.options(BASELINE), arch=BASELINE))
     return models
 
 
@@ -275,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--archs",
         nargs="+",
-        choices=[*COUNTERPART, "all"],
+        choices=[*MODELS.counterparts(), "all"],
         help="time inference of these architectures of ours (all: every one) and their torchvision counterparts, "
         "each at its COCO recipe's min_size unless --img-size is given",
     )
@@ -312,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 def _report_architectures(args: argparse.Namespace, timing: TimingConfig) -> list[dict[str, Any]]:
-    archs = list(COUNTERPART) if "all" in args.archs else args.archs
+    archs = list(MODELS.counterparts()) if "all" in args.archs else args.archs
     size = None
     if args.img_size:
         height, width = parse_img_size(args.img_size)

@@ -11,7 +11,6 @@ Examples::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,11 @@ from ghost_backbones.bench import (
     time_cases,
 )
 from ghost_backbones.bench import runtimes as rt
-from ghost_backbones.engine import autocast, load_config
+from ghost_backbones.engine import autocast, convert_section, load_config
 from ghost_backbones.export import DetectionGraph
 
 from .config import DetectionConfig
-from .models import build_model
-from .models.baselines import COUNTERPART
+from .models import MODELS, build_model
 
 __all__ = ["CONFIGS", "TIMING", "arch_models", "benchmark_architectures"]
 
@@ -50,7 +48,7 @@ def arch_models(arch: str, num_classes: int, size: int | None = None) -> tuple[i
     statistics make torchvision's SSDLite output exact zeros and its NMS trivially cheap.
 
     Args:
-        arch: a key of :data:`COUNTERPART`.
+        arch: a key of ``MODELS.counterparts()``.
         num_classes: classes including the background.
         size: the square input's side (``None``: the recipe's ``model.min_size``); both models keep it (``min_size`` =
             ``max_size`` = ``size``; torchvision's SSDLite has its own fixed 320).
@@ -61,20 +59,22 @@ def arch_models(arch: str, num_classes: int, size: int | None = None) -> tuple[i
         >>> size, list(models)
         (320, ['ssdlite (ours)', 'ssdlite320_mobilenet_v3_large'])
     """
-    if arch not in COUNTERPART:
-        raise ValueError(f"arch must be one of {list(COUNTERPART)}, got {arch!r}")
-    recipe = CONFIGS / f"{arch}_ghostnet{'' if arch == 'ssdlite' else '_fpn'}_coco.yaml"
-    cfg = load_config(DetectionConfig, recipe, ["model.backbone.pretrained=false"]).model
+    if arch not in MODELS.counterparts():
+        raise ValueError(f"arch must be one of {list(MODELS.counterparts())}, got {arch!r}")
+    cfg = load_config(DetectionConfig, MODELS.recipe(arch, "coco"), ["model.backbone.pretrained=false"]).model
     size = size or cfg.min_size
-    cfg = replace(cfg, num_classes=num_classes, min_size=size, max_size=size)
-    theirs = COUNTERPART[arch]
-    models = {f"{arch} (ours)": build_model(cfg), theirs: build_model(replace(cfg, arch=theirs))}
+    cfg = convert_section(cfg, type(cfg), num_classes=num_classes, min_size=size, max_size=size)
+    theirs = MODELS.entry(arch).counterpart
+    models = {
+        f"{arch} (ours)": build_model(cfg),
+        theirs: build_model(convert_section(cfg, MODELS.options(theirs), arch=theirs)),
+    }
     images = [torch.rand(3, size, size) for _ in range(2)]
     return size, {name: calibrate_batchnorm(model, images) for name, model in models.items()}
 
 
 def benchmark_architectures(
-    archs: Sequence[str] = tuple(COUNTERPART),
+    archs: Sequence[str] = tuple(MODELS.counterparts()),
     *,
     num_classes: int = 91,
     size: int | None = None,
@@ -88,7 +88,7 @@ def benchmark_architectures(
     (see :func:`arch_models`). Untrained, so the two-stage detectors keep their full proposal budget.
 
     Args:
-        archs: keys of :data:`COUNTERPART`.
+        archs: keys of ``MODELS.counterparts()``.
         num_classes: classes including the background (91 = torchvision's COCO heads).
         size: one input side for all (``None``: each recipe's ``min_size``).
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
@@ -110,7 +110,7 @@ def benchmark_architectures(
     """
     timing = timing or TIMING
     if not archs:
-        raise ValueError(f"no architecture to time; choose from {list(COUNTERPART)}")
+        raise ValueError(f"no architecture to time; choose from {list(MODELS.counterparts())}")
     runtimes = rt.parse_runtimes(runtimes)
     if runtimes != ("eager",):
         if amp:
@@ -129,7 +129,11 @@ def benchmark_architectures(
                                                    gmacs=count_macs(model, image) / 1e9)))  # fmt: skip
     timings = time_cases(cases, timing)
     return [
-        {"arch": arch, "img_size": f"{side}x{side}", **result_row(name, COUNTERPART[arch], timings, **counts)}
+        {
+            "arch": arch,
+            "img_size": f"{side}x{side}",
+            **result_row(name, MODELS.entry(arch).counterpart, timings, **counts),
+        }
         for arch, side, name, counts in counted
     ]
 
@@ -150,7 +154,7 @@ def _architectures_in_runtimes(
             graphs[name] = rt.Graph(graph, image, "detection", ["boxes", "labels", "scores"], info)
             if arch == "mask_rcnn":
                 graphs[name].outputs.append("masks")
-            theirs = COUNTERPART[arch]
+            theirs = MODELS.entry(arch).counterpart
             asked = runtimes if name != theirs else rt.with_baseline_eager(runtimes)
             entries += [(arch, name, runtime, theirs, side) for runtime in asked]
     asked_of = {name: [r for _, m, r, _, _ in entries if m == name] for name in graphs}

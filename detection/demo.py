@@ -23,19 +23,20 @@ from typing import Any
 
 from ghost_backbones.data import list_images
 from ghost_backbones.data.synthetic import make_shapes_coco
+from ghost_backbones.demo import DemoSpec, demo_main
 from ghost_backbones.engine import run_cli
-from ghost_backbones.engine.demo import DemoSpec, demo_main
 
 from .config import DetectionConfig
-from .models.baselines import COUNTERPART
+from .models import MODELS
 from .predict import predict_images
-from .task import DetectionTask, load_detector
+from .task import DetectionTask
+from .trained import load_detector
 
 __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ARCHS = tuple(COUNTERPART)  # faster_rcnn (make demo's), retinanet, fcos, ssdlite, mask_rcnn
+#: Ours, ``make demo``'s first; each brings its demo recipe, counterpart and extra metrics from its registry entry.
+ARCHS = ("faster_rcnn", *(arch for arch in MODELS.names(baselines=False) if arch != "faster_rcnn"))
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -55,20 +56,20 @@ SPEC = DemoSpec(
     title="GhostNet detectors",
     task_cls=DetectionTask,
     config_cls=DetectionConfig,
-    recipes={arch: CONFIGS / f"{arch}_ghostnet{'' if arch == 'ssdlite' else '_fpn'}_demo.yaml" for arch in ARCHS},
+    recipes={arch: MODELS.recipe(arch) for arch in ARCHS},
     make_data=_data,
     draw=_draw,
     metric="bbox.AP",
-    baselines={arch: (counterpart,) for arch, counterpart in COUNTERPART.items()},
+    baselines={arch: MODELS.entry(arch).compared_with for arch in ARCHS},
     num_train=160,
     num_val=40,
     image_size=256,
-    extra_metrics={"mask_rcnn": ("segm.AP",)},
+    extra_metrics={arch: MODELS.entry(arch).demo_metrics for arch in ARCHS},
 )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """``python -m detection.demo [--arch ARCH] [--compare] ...``: :func:`ghost_backbones.engine.demo.demo_main`."""
+    """``python -m detection.demo [--arch ARCH] [--compare] ...``: :func:`ghost_backbones.demo.demo_main`."""
     return demo_main(SPEC, argv)
 
 

@@ -32,7 +32,8 @@ from ghost_backbones.export import Deployable, DetectionGraph, ExportSpec, OnnxD
 from .config import DetectionConfig
 from .data.coco import CategoryMap
 from .evaluate import coco_evaluation, to_coco_results
-from .task import DetectionTask, build_dataset, load_detector
+from .task import DetectionTask, build_dataset
+from .trained import load_detector
 
 __all__ = ["SPEC", "load_deployable", "load_exported_detector", "main"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from torch import Tensor, nn
@@ -15,9 +16,9 @@ from torchvision.ops.feature_pyramid_network import (
     LastLevelP6P7,
 )
 
-from ghost_backbones.engine import config_from_dict, create_backbone
+from ghost_backbones.engine import CheckedSection, config_from_dict, create_backbone
 
-from .config import ExtraBlocks, ModelConfig, Norm
+from .sections import BackboneOptions, ExtraBlocks, FPNOptions, Norm
 
 __all__ = ["TimmFPNBackbone", "build_fpn_backbone", "ghostnet_fpn_backbone", "make_norm"]
 
@@ -116,7 +117,12 @@ def _extra_block(name: str, channels: int) -> tuple[ExtraFPNBlock | None, list[s
     raise ValueError(f"extra_blocks must be one of {EXTRA_BLOCKS}, got {name!r}")
 
 
-def build_fpn_backbone(cfg: ModelConfig) -> TimmFPNBackbone:
+@dataclass
+class FPNBackboneConfig(FPNOptions, BackboneOptions, CheckedSection):
+    """The keys :func:`ghostnet_fpn_backbone` takes: the backbone and the FPN of a detector's ``model`` section."""
+
+
+def build_fpn_backbone(cfg: FPNBackboneConfig | FPNOptions) -> TimmFPNBackbone:
     """The detection backbone of the ``model`` section: timm ``features_only`` body (``cfg.backbone``) + FPN.
 
     A pretrained body gets frozen BatchNorm unless ``cfg.backbone.norm_layer`` says otherwise (torchvision's rule).
@@ -132,7 +138,7 @@ def ghostnet_fpn_backbone(**fields: Any) -> TimmFPNBackbone:
     """Build a detection backbone (timm ``features_only`` model + FPN) from ``model`` config fields.
 
     Args:
-        **fields: ``model`` keys of :class:`detection.config.ModelConfig` (its defaults apply to the rest):
+        **fields: keys of :class:`FPNBackboneConfig` (its defaults apply to the rest):
             ``backbone={"name": "mobilenetv3_large_100"}``, ``out_indices=[3, 4]``, ``fpn_channels=64`` ...
 
     Examples::
@@ -143,4 +149,4 @@ def ghostnet_fpn_backbone(**fields: Any) -> TimmFPNBackbone:
         >>> print([(k, tuple(v.shape)) for k, v in out.items()])
         [('0', (1, 64, 16, 16)), ('1', (1, 64, 8, 8)), ('2', (1, 64, 4, 4)), ('pool', (1, 64, 2, 2))]
     """
-    return build_fpn_backbone(config_from_dict(ModelConfig, fields))
+    return build_fpn_backbone(config_from_dict(FPNBackboneConfig, fields, source="ghostnet_fpn_backbone()"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from ghost_backbones.engine import (
     DataError,
     Task,
     distributed,
-    load_trained_model,
     plots,
     progress,
     read_trained_checkpoint,
@@ -26,11 +26,13 @@ from .data.coco import CategoryMap, CocoDetection
 from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
 from .data.voc import VocDetection, voc_categories
+from .draw import draw_detections
 from .evaluate import coco_evaluation, to_coco_results
 from .models import build_model, needs_masks
+from .trained import TASK
 from .voc_eval import voc_evaluate
 
-__all__ = ["DetectionTask", "collate", "load_detector"]
+__all__ = ["TASK", "DetectionTask", "collate"]
 
 
 def collate(batch: list[Any]) -> tuple[tuple, tuple]:
@@ -80,8 +82,10 @@ class DetectionTask(Task):
     """A registered detector (``model.arch``) trained and evaluated (COCO box AP; mask AP too for Mask R-CNN) by
     ``ghost_backbones.engine.fit``.
 
-    The categories (id, name) are read from the training annotation file unless ``data.categories`` is set, and
-    written back into the config, so every checkpoint carries the label mapping that ``predict`` needs.
+    The categories (id, name) are read from the training annotation file unless ``data.categories`` is set;
+    `build_datasets` (called first, as torchvision's references read the dataset and its classes before building
+    the model) then makes ``self.cfg`` a copy with ``data.categories`` and ``model.num_classes`` resolved, so every
+    checkpoint carries the label mapping that ``predict`` needs. The loaded config is never changed.
 
     Args:
         cfg: the detection recipe.
@@ -94,7 +98,7 @@ class DetectionTask(Task):
         >>> metrics["bbox"]["AP"]  # doctest: +SKIP
     """
 
-    name = "detection"
+    name = TASK
 
     @property
     def best_metric(self) -> str:  # type: ignore[override]  # VOC data: the VOC2010+ mAP@0.5
@@ -139,14 +143,14 @@ class DetectionTask(Task):
                 f"{val_ds.annotation_file}: no object to evaluate on ({len(val_ds)} image(s), no non-crowd "
                 "annotation): the AP would be 0 and best.pth chosen on nothing"
             )
-        data.categories = val_ds.categories.as_categories()
         num_classes = model.num_classes or val_ds.categories.num_classes
         if num_classes < val_ds.categories.num_classes:
             raise DataError(
                 f"model.num_classes={model.num_classes} is too small for the {len(val_ds.categories.ids)} categories "
                 f"of {self._path(data.train_annotations)} (needs >= {val_ds.categories.num_classes} with background)"
             )
-        model.num_classes = num_classes
+        self.cfg = replace(self.cfg, data=replace(data, categories=val_ds.categories.as_categories()),
+                           model=replace(model, num_classes=num_classes))  # fmt: skip
         return train_ds, val_ds
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
@@ -165,7 +169,9 @@ class DetectionTask(Task):
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
-        self.build_datasets()  # the number of classes comes from the annotation file
+        """The detector; after `build_datasets`, which resolves the number of classes from the annotation file."""
+        if self._datasets is None:
+            raise RuntimeError("DetectionTask.build_model needs build_datasets first (it resolves num_classes)")
         # Training images are resized by the data pipeline (multi-scale); evaluation by the model. A model with a
         # fixed input (SSD's square) resizes in training too: a shortest-side resize does not give its square.
         model = build_model(self.cfg.model, _skip_resize=True)
@@ -212,8 +218,6 @@ class DetectionTask(Task):
 
     def previews(self, score_thresh: float = 0.5) -> dict[str, np.ndarray]:
         """The first validation images of the last evaluation with their detections above ``score_thresh`` drawn."""
-        from .predict import draw_detections  # predict imports this module
-
         categories = self._datasets[1].categories if self._datasets else None
         pictures = {}
         for i, (image, output) in enumerate(self._preview):
@@ -233,21 +237,3 @@ class DetectionTask(Task):
         if self._precision is not None:
             pictures.append(plots.plot_pr_curves(self._precision, [c["name"] for c in per_category], folder))
         return pictures
-
-
-def load_detector(weights: str | Path) -> tuple[nn.Module, CategoryMap]:
-    """The detector saved in a ``detection.train`` checkpoint (eval mode, on CPU) and its category mapping.
-
-    Args:
-        weights: ``checkpoint.pth`` or ``best.pth`` written by ``detection.train`` (model + config).
-
-    Examples::
-
-        >>> model, categories = load_detector("runs/frcnn/best.pth")  # doctest: +SKIP
-        >>> categories.names  # doctest: +SKIP
-        ('circle', 'square', 'triangle')
-    """
-    model, cfg = load_trained_model(weights, DetectionTask.name, DetectionConfig, build_model)
-    if not cfg.data.categories:
-        raise ValueError(f"{weights}: the checkpoint config has no data.categories; cannot map labels to categories")
-    return model, CategoryMap.from_categories(cfg.data.categories)

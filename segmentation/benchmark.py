@@ -35,21 +35,17 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ghost_backbones import bench
 from ghost_backbones import deploy as ghost_deploy
 from ghost_backbones.bench import runtimes as rt
-from ghost_backbones.engine import BackboneConfig, autocast, run_cli
+from ghost_backbones.engine import autocast, convert_section, run_cli
 from ghost_backbones.export import SegmentationGraph
 
 from .config import ModelConfig
-from .models import build_model
+from .models import MODELS, build_model
+from .models.deeplab import DeepLabV3Config
 
 __all__ = ["COUNTERPART", "TIMING", "benchmark", "main"]
 
-#: Our model -> the torchvision model (registry entry) it is compared with.
-COUNTERPART = {
-    "deeplabv3": "deeplabv3_mobilenet_v3_large",
-    "deeplabv3plus": "deeplabv3_mobilenet_v3_large",
-    "fcn": "deeplabv3_mobilenet_v3_large",
-    "lraspp": "lraspp_mobilenet_v3_large",
-}
+#: Our model -> the torchvision model (registry entry) it is compared with (each entry's ``counterpart``).
+COUNTERPART = MODELS.counterparts()
 #: Timing defaults of the segmentation benchmark.
 TIMING = bench.TimingConfig(warmup=3, iters=10, repeats=3)
 
@@ -60,7 +56,7 @@ def benchmark(
     img_size: tuple[int, int] = (520, 520),
     batch_size: int = 1,
     width: float = 1.0,
-    head_channels: int = ModelConfig.head_channels,
+    head_channels: int = DeepLabV3Config.head_channels,
     num_classes: int = 21,
     amp: bool = False,
     channels_last: bool = False,
@@ -115,9 +111,7 @@ def benchmark(
     x = torch.rand(batch_size, 3, *img_size, device=dev).to(memory_format=memory_format)
     cases, info = {}, {}
     for name in baselines:
-        cfg = ModelConfig(
-            arch=name, num_classes=num_classes, backbone=BackboneConfig(width=width), head_channels=head_channels
-        )
+        cfg = _model_config(name, num_classes, width, head_channels)
         model = build_model(cfg).eval().to(dev, memory_format=memory_format)
         if deploy:
             model = ghost_deploy(model) if name in COUNTERPART else model.to(memory_format=torch.channels_last)
@@ -125,6 +119,12 @@ def benchmark(
         cases[name] = bench.Case(model, x, context=lambda: autocast(dev, amp))
     timings = bench.time_cases(cases, timing)
     return [bench.result_row(name, base, timings, **info[name]) for name, base in baselines.items()]
+
+
+def _model_config(arch: str, num_classes: int, width: float, head_channels: int) -> ModelConfig:
+    """``arch``'s ``model`` section: the backbone width and head width where it has those keys."""
+    values = {"num_classes": num_classes, "backbone": {"width": width}, "head_channels": head_channels}
+    return convert_section(values, MODELS.options(arch), arch=arch)
 
 
 def _benchmark_runtimes(
@@ -142,9 +142,7 @@ def _benchmark_runtimes(
     image = torch.randint(0, 256, (batch_size, 3, *img_size), dtype=torch.uint8)
     graphs, asked = {}, {}
     for name, base in baselines.items():
-        cfg = ModelConfig(
-            arch=name, num_classes=num_classes, backbone=BackboneConfig(width=width), head_channels=head_channels
-        )
+        cfg = _model_config(name, num_classes, width, head_channels)
         model = build_model(cfg).eval()
         graph = SegmentationGraph(model, base_size=0, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD).eval()
         info = dict(params_m=bench.count_params(model) / 1e6, gmacs=bench.count_macs(model, image[:1].float()) / 1e9)
@@ -169,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--models", nargs="+", default=list(COUNTERPART), help=f"ours to time, of {list(COUNTERPART)}")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0, help="GhostNet width multiplier")
-    p.add_argument("--head-channels", type=int, default=ModelConfig.head_channels, help="ASPP / decoder width")
+    p.add_argument("--head-channels", type=int, default=DeepLabV3Config.head_channels, help="ASPP / decoder width")
     p.add_argument("--num-classes", type=int, default=21, help="output classes")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format for every model")
     p.add_argument(

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ghost_backbones.data.synthetic import make_shapes_voc
+from ghost_backbones.demo import DemoSpec, demo_main
 from ghost_backbones.engine import run_cli
-from ghost_backbones.engine.demo import DemoSpec, demo_main
 
 from .config import SegmentationConfig
 from .data.voc import VOCSegmentation
@@ -69,7 +69,7 @@ SPEC = DemoSpec(
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """``python -m segmentation.demo [--arch ARCH] [--compare] ...``: :func:`ghost_backbones.engine.demo.demo_main`."""
+    """``python -m segmentation.demo [--arch ARCH] [--compare] ...``: :func:`ghost_backbones.demo.demo_main`."""
     return demo_main(SPEC, argv)
 
 

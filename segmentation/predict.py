@@ -25,13 +25,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ghost_backbones.data import voc_palette
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import pretrained_mean_std, progress, resolve_device, run_cli
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
 from ghost_backbones.export import OnnxSegmenter, is_onnx, load_onnx
 
 from .data.transforms import SegmentationEvalTransform
+from .draw import colorize, overlay
 from .task import load_segmenter, predict_logits
 
 __all__ = ["predict_mask", "colorize", "overlay", "predict_paths", "main"]
@@ -60,35 +60,6 @@ def predict_mask(
     x = SegmentationEvalTransform(base_size, mean=mean, std=std).image(image.convert("RGB")).unsqueeze(0).to(device)
     logits = predict_logits(model, x, (image.height, image.width))
     return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
-
-
-def colorize(mask: np.ndarray) -> Image.Image:
-    """The mask as a ``P``-mode PNG-ready image with the VOC palette (pixel values stay class indices).
-
-    Examples::
-
-        >>> colorize(np.array([[0, 1]], dtype=np.uint8)).convert("RGB").getpixel((1, 0))
-        (128, 0, 0)
-    """
-    image = Image.fromarray(mask.astype(np.uint8))  # mode "L"; putpalette turns it into "P"
-    image.putpalette(voc_palette())
-    return image
-
-
-def overlay(image: Image.Image, mask: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """The photo with class colours blended in at ``alpha`` where the mask is not background (0) or void (255).
-
-    Examples::
-
-        >>> overlay(Image.new("RGB", (2, 1)), np.array([[0, 1]], dtype=np.uint8)).getpixel((1, 0))
-        (64, 0, 0)
-    """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    photo = image.convert("RGB")
-    blended = Image.blend(photo, colorize(mask).convert("RGB"), alpha)
-    keep = Image.fromarray(((mask != 0) & (mask != 255)).astype(np.uint8) * 255)
-    return Image.composite(blended, photo, keep)
 
 
 def predict_paths(

@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ghost_backbones.engine import PREVIEW_IMAGES, Task, load_trained_model, plots, pretrained_mean_std, progress
+from ghost_backbones.engine import PREVIEW_IMAGES, Task, backbone_mean_std, load_trained_model, plots, progress
 
 from .config import SegmentationConfig
 from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
 from .data.voc import VOCSegmentation
+from .draw import overlay
 from .metrics import ConfusionMatrix
 from .models import build_model
 
@@ -70,8 +72,8 @@ class SegmentationTask(Task):
     Examples::
 
         >>> task = SegmentationTask(SegmentationConfig())
-        >>> task.best_metric, type(task.build_model()).__name__
-        ('mIoU', 'DeepLabV3')
+        >>> task.best_metric, type(task.build_model()).__name__, task.mean_std[0]
+        ('mIoU', 'DeepLabV3', (0.485, 0.456, 0.406))
     """
 
     name = "segmentation"
@@ -81,19 +83,18 @@ class SegmentationTask(Task):
     def __init__(self, cfg: SegmentationConfig) -> None:
         super().__init__(cfg)
         self.cfg: SegmentationConfig = cfg
-        self.mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        # the images are normalised as the backbone was pretrained (timm's pretrained_cfg; ImageNet's for the
+        # torchvision baselines), known from the config before any model is built
+        backbone = getattr(cfg.model, "backbone", None)
+        self.mean_std = backbone_mean_std(backbone) if backbone else (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
         self._confmat: np.ndarray | None = None  # the last evaluation's confusion matrix, for `plot`
         self._preview: list[tuple[Tensor, Tensor, Tensor]] = []  # (image, mask, prediction) for `previews`
 
     def build_model(self) -> nn.Module:
-        model = build_model(self.cfg.model)
-        self.mean_std = pretrained_mean_std(model)  # the images are normalised as the backbone was pretrained
-        return model
+        return build_model(self.cfg.model)
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         data, n = self.cfg.data, self.cfg.model.num_classes
-        if self.mean_std is None:
-            self.build_model()
         mean, std = self.mean_std
         train_transform = SegmentationTrainTransform(
             data.crop_size, data.base_size, data.scale_range, data.hflip_prob, mean=mean, std=std
@@ -123,7 +124,7 @@ class SegmentationTask(Task):
         masks = masks.to(device, non_blocking=True)
         losses = {"loss_ce": segmentation_loss(out["out"], masks)}
         if "aux" in out:
-            losses["loss_aux"] = self.cfg.model.aux_weight * segmentation_loss(out["aux"], masks)
+            losses["loss_aux"] = self.cfg.model.aux_weight * segmentation_loss(out["aux"], masks)  # AuxOptions heads
         return losses
 
     def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
@@ -144,8 +145,6 @@ class SegmentationTask(Task):
     def previews(self) -> dict[str, np.ndarray]:
         """The first validation images of the last evaluation: prediction (left) beside the ground truth (right)."""
         from PIL import Image
-
-        from .predict import overlay  # predict imports this module
 
         mean, std = (torch.tensor(v).view(3, 1, 1) for v in self.mean_std or ((0.0,) * 3, (1.0,) * 3))
         pictures = {}

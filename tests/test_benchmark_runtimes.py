@@ -79,7 +79,7 @@ def test_backbone_cli_runtime_table(capsys) -> None:
 
 def test_detection_rows_carry_arch_and_size() -> None:
     rows = det_bench.benchmark_architectures(["fcos"], num_classes=4, size=64, runtimes=("onnx",), timing=TINY)
-    theirs = det_bench.COUNTERPART["fcos"]
+    theirs = det_bench.MODELS.entry("fcos").counterpart
     assert [(r["arch"], r["img_size"], r["model"], r["runtime"]) for r in rows] == [
         ("fcos", "64x64", "fcos (ours)", "onnx"),
         ("fcos", "64x64", theirs, "eager"),

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from detection.demo import SPEC as DETECTION
+from ghost_backbones.demo import StageClock, run_demo
 from ghost_backbones.engine import read_jsonl
-from ghost_backbones.engine.demo import StageClock, run_demo
 from segmentation.demo import SPEC as SEGMENTATION
 
 TINY = {

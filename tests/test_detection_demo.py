@@ -5,7 +5,6 @@ import json
 import pytest
 
 from detection.benchmark import (
-    COUNTERPART,
     OURS,
     OURS_FUSED,
     PROFILE_GROUPS,
@@ -62,7 +61,7 @@ def test_benchmark_table_headers(capsys):
         (["--train-batch", "0"], "train_batch must be >= 1, got 0"),
         (["--repeats", "0"], "repeats must be >= 1, got 0"),
         (["--timer", "gpu"], r"timer must be one of \['cpu', 'wall'\], got 'gpu'"),
-        (["--opts", "arch=yolo"], r"model.arch must be one of \["),
+        (["--opts", "arch=yolo"], r"unknown detection architecture \(model.arch\) 'yolo'"),
     ],
 )
 def test_benchmark_rejects_bad_settings(argv, match):
@@ -87,8 +86,8 @@ def test_benchmark_archs_rows_pair_each_architecture_with_its_counterpart(capsys
 
 
 def test_benchmark_archs_cover_the_registry_at_their_recipes_sizes():
-    assert sorted(COUNTERPART) == MODELS.names(baselines=False)
-    assert all(MODELS.is_baseline(theirs) for theirs in COUNTERPART.values())
+    assert sorted(MODELS.counterparts()) == MODELS.names(baselines=False)
+    assert all(MODELS.is_baseline(theirs) for theirs in MODELS.counterparts().values())
     size, models = arch_models("retinanet", 4)
     ours = models["retinanet (ours)"]
     assert size == 800 and ours.transform.min_size == (800,) and ours.transform.max_size == 800

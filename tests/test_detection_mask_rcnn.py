@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import options_for
 from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
@@ -13,7 +14,7 @@ from torch import nn
 from torchvision import tv_tensors
 
 from detection import predict, train
-from detection.config import DetectionConfig, ModelConfig
+from detection.config import DetectionConfig, model_config
 from detection.data import CocoDetection, detection_transforms
 from detection.data.coco import CategoryMap
 from detection.evaluate import coco_evaluate, encode_masks, to_coco_results
@@ -34,7 +35,7 @@ def _square_target() -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("arch", ["mask_rcnn", "maskrcnn_mobilenet_v3_large_fpn"])
 def test_registry_entries_train_and_predict_masks(arch):
     assert arch in MODELS and needs_masks(arch) and MODELS.is_baseline(arch) == (arch != "mask_rcnn")
-    cfg = ModelConfig(arch=arch, **SMALL)
+    cfg = options_for(MODELS, arch, **SMALL)
     model = build_model(cfg)
     losses = model.train()([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [_square_target(), _square_target()])
     assert "loss_mask" in losses and all(torch.isfinite(v) for v in losses.values())
@@ -46,14 +47,17 @@ def test_registry_entries_train_and_predict_masks(arch):
     if arch == "mask_rcnn":  # our Faster R-CNN's parts, plus the mask branch on the same levels
         assert model.roi_heads.mask_roi_pool.featmap_names == model.backbone.level_names == ["0", "1", "2"]
         assert model.roi_heads.mask_head[0][0].out_channels == 16
+    else:  # torchvision's mask head is its own: the key is not the baseline's
+        with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['mask_head_layers'\]"):
+            model_config(arch, mask_head_layers=[64])
     with pytest.raises(ConfigError, match=r"model.mask_head_layers needs at least one channel count >= 1 .*, got \[\]"):
-        ModelConfig(arch=arch, mask_head_layers=[])
+        model_config("mask_rcnn", mask_head_layers=[])
 
 
 def test_mask_loss_starts_at_ln2():
     """Mask logits start near 0 (detectron2's init): torchvision's Kaiming fan-out over 3 classes gave 2.2 here."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch="mask_rcnn", **SMALL)).train()
+    model = build_model(model_config("mask_rcnn", **SMALL)).train()
     losses = model([torch.rand(3, 96, 96), torch.rand(3, 96, 96)], [_square_target(), _square_target()])
     assert losses["loss_mask"].item() == pytest.approx(np.log(2), abs=0.01)
 

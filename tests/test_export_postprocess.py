@@ -11,7 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-from detection.config import ModelConfig
+from detection.config import model_config
 from detection.models import build_model
 from ghost_backbones.engine import BackboneConfig
 from ghost_backbones.export.nms import bounded_nms, nms_limit
@@ -67,17 +67,17 @@ def test_torchvision_symbolic_is_back_after_the_export(tmp_path):
 
 def test_limit_is_the_most_any_stage_keeps():
     backbone = BackboneConfig(width=0.5, pretrained=False)
-    cfg = ModelConfig(arch="faster_rcnn", num_classes=3, backbone=backbone, rpn_post_nms_top_n_test=700,
+    cfg = model_config("faster_rcnn", num_classes=3, backbone=backbone, rpn_post_nms_top_n_test=700,
                       box_detections_per_img=50)  # fmt: skip
     assert nms_limit(build_model(cfg)) == 700
-    cfg = ModelConfig(arch="ssdlite", num_classes=3, backbone=backbone, out_indices=[3, 4], min_size=96, max_size=96,
+    cfg = model_config("ssdlite", num_classes=3, backbone=backbone, out_indices=[3, 4], min_size=96, max_size=96,
                       box_detections_per_img=40)  # fmt: skip
     assert nms_limit(build_model(cfg)) == 40
     assert nms_limit(nn.Conv2d(3, 3, 1)) is None
 
 
 def test_ssd_classes_in_one_topk_give_torchvision_detections():
-    cfg = ModelConfig(arch="ssdlite", num_classes=6, backbone=BackboneConfig(width=0.5, pretrained=False),
+    cfg = model_config("ssdlite", num_classes=6, backbone=BackboneConfig(width=0.5, pretrained=False),
                       out_indices=[3, 4], min_size=96, max_size=96, ssd_extra_channels=[32, 16, 16, 16])  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg).eval()

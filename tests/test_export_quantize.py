@@ -97,14 +97,14 @@ def test_a_model_without_heavy_convolutions_is_quantized_whole_with_a_warning(tm
 def test_int8_one_stage_detector_runs_on_an_image_without_candidates(tmp_path) -> None:
     """The quantizer's shape annotations made onnxruntime's ReshapeFusion crash on empty levels ({0, -1})."""
     ort = pytest.importorskip("onnxruntime")
-    from detection.config import ModelConfig
+    from detection.config import model_config
     from detection.models import build_model
     from ghost_backbones.engine import BackboneConfig
     from ghost_backbones.export import DetectionGraph, write_model
 
     torch.manual_seed(0)
     small = dict(backbone=BackboneConfig(width=0.5), fpn_channels=32)
-    cfg = ModelConfig(arch="retinanet", num_classes=3, min_size=160, max_size=160, extra_blocks="p6p7",
+    cfg = model_config("retinanet", num_classes=3, min_size=160, max_size=160, extra_blocks="p6p7",
                       out_indices=[3, 4], anchor_scales=[2.0], **small)  # fmt: skip
     graph = DetectionGraph(build_model(cfg).eval(), [1, 2]).eval()
     image = torch.randint(0, 256, (3, 160, 160), dtype=torch.uint8)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers import options_for
 from torch import nn
 from torchvision.models.segmentation import FCN, LRASPP, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import ASPPPooling
@@ -17,7 +18,7 @@ from segmentation import (
     fcn_ghostnet,
     lraspp_ghostnet,
 )
-from segmentation.config import ModelConfig
+from segmentation.config import model_config
 from segmentation.models.backbone import NamedFeatures, create_feature_backbone
 from segmentation.models.heads import ASPP_RATES, BatchSafeASPPPooling, DeepLabHead
 
@@ -35,7 +36,7 @@ def test_registry_lists_ours_and_the_baselines() -> None:
 @pytest.mark.parametrize("arch", MODELS.names())
 def test_output_contract_of_every_registered_model(arch: str, output_stride: int) -> None:
     aux = arch not in NO_AUX
-    cfg = ModelConfig(arch=arch, num_classes=5, backbone=HALF, output_stride=output_stride, aux_loss=aux)
+    cfg = options_for(MODELS, arch, num_classes=5, backbone=HALF, output_stride=output_stride, aux_loss=aux)
     model = build_model(cfg).eval()
     if arch in CLASSES:
         assert type(model) is CLASSES[arch]
@@ -55,20 +56,22 @@ def test_public_builders_equal_the_registry(arch: str) -> None:
     torch.manual_seed(0)
     ours = builder[arch](num_classes=3, backbone={"width": 0.5})
     torch.manual_seed(0)
-    registry = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF))
+    registry = build_model(model_config(arch, num_classes=3, backbone=HALF))
     assert ours.state_dict().keys() == registry.state_dict().keys()
     for key, value in ours.state_dict().items():
         torch.testing.assert_close(value, registry.state_dict()[key], msg=key)
 
 
 def test_non_ghostnet_timm_backbone() -> None:
-    cfg = ModelConfig(arch="deeplabv3", num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100"))
+    cfg = model_config("deeplabv3", num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100"))
     model = build_model(cfg).eval()
     assert type(model.backbone.body).__name__ == "MobileNetV3Features"
     with torch.no_grad():
         assert model(torch.rand(1, 3, 64, 64))["out"].shape == (1, 3, 64, 64)
     with pytest.raises(ConfigError, match=r"width=0.5: timm's 'mobilenetv3_large_100' has no width option"):
-        build_model(ModelConfig(num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100", width=0.5)))
+        build_model(
+            model_config("deeplabv3", num_classes=3, backbone=BackboneConfig(name="mobilenetv3_large_100", width=0.5))
+        )
 
 
 @pytest.mark.parametrize("output_stride", [8, 16])
@@ -107,7 +110,7 @@ def test_aspp_rates_follow_output_stride(output_stride: int, rates: tuple[int, i
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
 def test_training_batch_of_one(name: str) -> None:
-    model = build_model(ModelConfig(arch=name, num_classes=3, backbone=HALF, aux_loss=True)).train()
+    model = build_model(model_config(name, num_classes=3, backbone=HALF, aux_loss=True)).train()
     pooling = [m for m in model.modules() if isinstance(m, BatchSafeASPPPooling)]
     assert len(pooling) == 1
     before = pooling[0][2].running_mean.clone()
@@ -144,8 +147,8 @@ def test_other_ghostnet_generations(backbone: str) -> None:
 @pytest.mark.parametrize("arch", MODELS.names(baselines=False))
 def test_head_norm_groupnorm_swaps_the_head_norms_only(arch: str) -> None:
     aux = arch != "lraspp"
-    bn = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF, aux_loss=aux))
-    gn = build_model(ModelConfig(arch=arch, num_classes=3, backbone=HALF, aux_loss=aux, head_norm="groupnorm"))
+    bn = build_model(options_for(MODELS, arch, num_classes=3, backbone=HALF, aux_loss=aux))
+    gn = build_model(options_for(MODELS, arch, num_classes=3, backbone=HALF, aux_loss=aux, head_norm="groupnorm"))
     heads = [name for name, _ in bn.named_children() if name != "backbone"]
     count = lambda model, kind: sum(isinstance(m, kind) for n in heads for m in getattr(model, n).modules())  # noqa: E731
     assert count(bn, nn.GroupNorm) == 0 and count(gn, nn.BatchNorm2d) == 0
@@ -157,9 +160,9 @@ def test_head_norm_groupnorm_swaps_the_head_norms_only(arch: str) -> None:
     assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0 for m in norms)
 
 
-def test_head_norm_leaves_the_torchvision_baselines_as_torchvision_builds_them() -> None:
-    model = build_model(ModelConfig(arch="lraspp_mobilenet_v3_large", num_classes=3, head_norm="groupnorm"))
-    assert not any(isinstance(m, nn.GroupNorm) for m in model.modules())
+def test_the_torchvision_baselines_have_no_head_norm_key() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['head_norm'\]; valid keys: \['arch', 'num_c"):
+        model_config("lraspp_mobilenet_v3_large", num_classes=3, head_norm="groupnorm")
 
 
 @pytest.mark.parametrize(
@@ -171,10 +174,19 @@ def test_head_norm_leaves_the_torchvision_baselines_as_torchvision_builds_them()
         ),
         (lambda: fcn_ghostnet(num_classes=3, output_stride=4), r"output_stride must be one of \[8, 16\], got 4"),
         (lambda: lraspp_ghostnet(num_classes=0), r"num_classes must be >= 1 to build a model, got 0"),
-        (lambda: lraspp_ghostnet(num_classes=3, aux_loss=True), r"'lraspp' has no auxiliary head"),
+        (
+            lambda: lraspp_ghostnet(num_classes=3, aux_loss=True),
+            r"lraspp_ghostnet\(\): unknown config key\(s\) \['aux_loss'\]",
+        ),
         (lambda: deeplabv3_ghostnet(num_classes=3, atrous_rates=[6, 12]), r"atrous_rates must be three positive"),
-        (lambda: ModelConfig(arch="unet"), r"model.arch must be one of \['deeplabv3', .*got 'unet'"),
-        (lambda: ModelConfig(head_norm="layernorm"), r"model.head_norm must be one of \['batchnorm', 'groupnorm'\]"),
+        (
+            lambda: model_config("unet"),
+            r"unknown segmentation architecture \(model.arch\) 'unet'; registered: \['deeplabv3'",
+        ),
+        (
+            lambda: model_config("deeplabv3", head_norm="layernorm"),
+            r"head_norm must be one of \['batchnorm', 'groupnorm'\]",
+        ),
         (lambda: deeplabv3_ghostnet(num_classes=3, width=0.5), r"unknown config key\(s\) \['width'\]"),
         (lambda: create_feature_backbone(BackboneConfig(), {}, 16), r"taps must name at least one feature map"),
         (lambda: create_feature_backbone(BackboneConfig(), {"a": 2, "b": 2}, 16), r"distinct feature indices"),

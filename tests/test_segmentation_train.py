@@ -123,10 +123,10 @@ def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
 @pytest.mark.parametrize(
     "opts, match",
     [
-        (["model.depth=3"], r"unknown config key\(s\) \['model.depth'\]; valid keys: \['model.arch'"),
+        (["model.depth=3"], r"\['model.depth'\] not read by model.arch='deeplabv3'; its keys: \['model.arch'"),
         (["model.num_classes=5"], r"data.class_names has 4 names but model.num_classes is 5"),
-        (["model.arch=unet"], r"model.arch must be one of \["),
-        (["model.arch=lraspp"], r"model.arch='lraspp' has no auxiliary head; set model.aux_loss=false"),
+        (["model.arch=unet"], r"unknown segmentation architecture \(model.arch\) 'unet'"),
+        (["model.arch=lraspp"], r"'model.aux_loss'.* not read by model.arch='lraspp'; its keys: "),
         (["model.backbone.name=resnet9000"], r"model.backbone.name: 'resnet9000' is not a timm model"),
         (["model.output_stride=32"], r"model.output_stride must be one of \[8, 16\], got 32"),
         (["train.lr=nan"], r"train.lr must be a finite number > 0, got nan"),

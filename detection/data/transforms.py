@@ -18,7 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..config import Augmentation, DataConfig, ModelConfig
+from ..sections import Augmentation, DataConfig, ModelConfig
 
 __all__ = ["AUGMENTATIONS", "ZOOM_OUT_FILL", "detection_transforms"]
 

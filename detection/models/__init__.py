@@ -1,17 +1,25 @@
 """Detection models: the registry (``model.arch``) and one module per architecture.
 
-Adding an architecture: a module with a builder ``build_x(cfg: ModelConfig, **kwargs)`` decorated with
-``@MODELS.register("x")``, imported here (an architecture that learns instance masks also joins
-``registry.MASK_ARCHS``). The config check, the CLIs, the demo and the benchmark find it by name.
+Adding an architecture is one module in this folder: its options dataclass (the shared
+:class:`~detection.sections.ModelConfig` plus its own keys) and a builder ``build_x(cfg, **kwargs)`` decorated with
+``@MODELS.register("x", options=..., counterpart=..., recipe=...)``, plus its recipe ``configs/<recipe>_demo.yaml``.
+Every module here is imported when the package is, so the config check, the CLIs, the demo and the benchmark find
+it by name with no other edit (README: "Adding a detection head").
 """
 
-from . import baselines, faster_rcnn, fcos, mask_rcnn, retinanet, ssdlite  # noqa: F401  (register the architectures)
+import importlib
+import pkgutil
+
 from .anchors import anchor_generator_for
 from .faster_rcnn import build_faster_rcnn, fasterrcnn_ghostnet_fpn
 from .mask_rcnn import build_mask_rcnn, maskrcnn_ghostnet_fpn
-from .registry import MODELS, build_model, needs_masks
+from .registry import MASKS, MODELS, build_model, needs_masks
+
+for _module in pkgutil.iter_modules(__path__):  # register every architecture module of this folder
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
+    "MASKS",
     "MODELS",
     "anchor_generator_for",
     "build_faster_rcnn",

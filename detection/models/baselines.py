@@ -3,11 +3,14 @@
 Each is torchvision's own model class on torchvision's MobileNetV3-Large, built the torchvision way
 (``mobilenet_backbone(..., fpn=True)`` for the FPN detectors), randomly initialised (no weights offline). They read
 ``num_classes``, ``min_size`` and ``max_size`` from the ``model`` section (RetinaNet also the anchor rule, so both
-sides of a comparison use the same anchors); everything else is torchvision's.
+sides of a comparison use the same anchors) and the output limits (``box_score_thresh``, ``box_detections_per_img``,
+the same for both sides of a comparison); everything else is torchvision's. Each registers the options it reads:
+:class:`~detection.sections.ModelConfig`'s shared keys (RetinaNet's also the anchor rule).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -19,12 +22,12 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import ssdlite320_mobilenet_v3_large
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
-from ..config import ModelConfig
 from ..fpn import make_norm
-from .registry import MASK_ARCHS, MODELS
+from ..sections import AnchorRule, ModelConfig
+from .registry import MASKS, MODELS
 
 __all__ = [
-    "COUNTERPART",
+    "RetinaNetBaselineConfig",
     "build_fasterrcnn_mobilenet_v3_large_fpn",
     "build_fcos_mobilenet_v3_large_fpn",
     "build_maskrcnn_mobilenet_v3_large_fpn",
@@ -32,23 +35,23 @@ __all__ = [
     "build_ssdlite320_mobilenet_v3_large",
 ]
 
-# Each of our architectures -> its torchvision counterpart (the model `demo --compare` trains and the benchmark times).
-COUNTERPART = {
-    "faster_rcnn": "fasterrcnn_mobilenet_v3_large_fpn",
-    "retinanet": "retinanet_mobilenet_v3_large_fpn",
-    "fcos": "fcos_mobilenet_v3_large_fpn",
-    "ssdlite": "ssdlite320_mobilenet_v3_large",
-    "mask_rcnn": "maskrcnn_mobilenet_v3_large_fpn",
-}
+
+@dataclass
+class RetinaNetBaselineConfig(AnchorRule, ModelConfig):
+    """``model`` keys of ``retinanet_mobilenet_v3_large_fpn``: the shared ones and the anchor rule (as ours)."""
 
 
-@MODELS.register("fasterrcnn_mobilenet_v3_large_fpn", baseline=True)
+def _outputs(cfg: ModelConfig, prefix: str = "") -> dict[str, Any]:
+    """The output limits as torchvision's two-stage (``prefix="box_"``) or one-stage detectors name them."""
+    return {f"{prefix}score_thresh": cfg.box_score_thresh, f"{prefix}detections_per_img": cfg.box_detections_per_img}
+
+
+@MODELS.register("fasterrcnn_mobilenet_v3_large_fpn", options=ModelConfig, baseline=True)
 def build_fasterrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FasterRCNN:
     """torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` from scratch, its own defaults otherwise.
 
     Examples::
 
-        >>> from detection.config import ModelConfig
         >>> cfg = ModelConfig(arch="fasterrcnn_mobilenet_v3_large_fpn", num_classes=4, min_size=320, max_size=320)
         >>> build_fasterrcnn_mobilenet_v3_large_fpn(cfg).roi_heads.box_predictor.cls_score.out_features
         4
@@ -59,6 +62,7 @@ def build_fasterrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> 
         num_classes=cfg.num_classes,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
+        **_outputs(cfg, "box_"),
         **kwargs,
     )
 
@@ -80,8 +84,8 @@ def _anchors(strides: list[int], scales: list[float], ratios: list[float]) -> An
     return AnchorGenerator(sizes, (tuple(ratios),) * len(sizes))
 
 
-@MODELS.register("retinanet_mobilenet_v3_large_fpn", baseline=True)
-def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
+@MODELS.register("retinanet_mobilenet_v3_large_fpn", options=RetinaNetBaselineConfig, baseline=True)
+def build_retinanet_mobilenet_v3_large_fpn(cfg: RetinaNetBaselineConfig, **kwargs: Any) -> RetinaNet:
     """torchvision's ``RetinaNet`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, the same GroupNorm head, GIoU
     loss and anchor rule (``anchor_scales * stride``) as ours.
 
@@ -91,8 +95,7 @@ def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> R
 
     Examples::
 
-        >>> from detection.config import ModelConfig
-        >>> cfg = ModelConfig(arch="retinanet_mobilenet_v3_large_fpn", num_classes=3, anchor_scales=[4.0])
+        >>> cfg = RetinaNetBaselineConfig(arch="retinanet_mobilenet_v3_large_fpn", num_classes=3, anchor_scales=[4.0])
         >>> build_retinanet_mobilenet_v3_large_fpn(cfg).anchor_generator.sizes
         ((64,), (128,), (256,), (512,))
     """
@@ -102,11 +105,11 @@ def build_retinanet_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> R
     head.regression_head._loss_type = "giou"
     return RetinaNet(
         backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors, head=head,
-        **kwargs,
+        **_outputs(cfg), **kwargs,
     )  # fmt: skip
 
 
-@MODELS.register("fcos_mobilenet_v3_large_fpn", baseline=True)
+@MODELS.register("fcos_mobilenet_v3_large_fpn", options=ModelConfig, baseline=True)
 def build_fcos_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FCOS:
     """torchvision's ``FCOS`` on ``mobilenet_backbone(..., fpn=True)`` with P6/P7, one anchor per location; its maps'
     strides are 32, 32, 64, 128, sized as 16, 32, 64, 128 (the anchors, hence FCOS's size ranges, of ours on P4-P7),
@@ -114,11 +117,12 @@ def build_fcos_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> FCOS:
     backbone = _mobilenet_v3_fpn(LastLevelP6P7(256, 256))
     anchors = _anchors([16, 32, 64, 128], [1.0], [1.0])
     return FCOS(
-        backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors, **kwargs
-    )
+        backbone, cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size, anchor_generator=anchors,
+        **_outputs(cfg), **kwargs,
+    )  # fmt: skip
 
 
-@MODELS.register("maskrcnn_mobilenet_v3_large_fpn", baseline=True)
+@MODELS.register("maskrcnn_mobilenet_v3_large_fpn", options=ModelConfig, baseline=True, tags={MASKS})
 def build_maskrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> MaskRCNN:
     """torchvision's ``MaskRCNN`` on ``mobilenet_backbone(..., fpn=True)``: torchvision has no MobileNetV3 Mask R-CNN,
     so it is ``fasterrcnn_mobilenet_v3_large_fpn`` as torchvision builds it (the "pool" level, anchors 32..512 at
@@ -126,7 +130,6 @@ def build_maskrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> Ma
 
     Examples::
 
-        >>> from detection.config import ModelConfig
         >>> cfg = ModelConfig(arch="maskrcnn_mobilenet_v3_large_fpn", num_classes=3, min_size=320, max_size=320)
         >>> build_maskrcnn_mobilenet_v3_large_fpn(cfg).roi_heads.mask_predictor.mask_fcn_logits.out_channels
         3
@@ -134,14 +137,13 @@ def build_maskrcnn_mobilenet_v3_large_fpn(cfg: ModelConfig, **kwargs: Any) -> Ma
     anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
     return MaskRCNN(
         _mobilenet_v3_fpn(LastLevelMaxPool()), cfg.num_classes, min_size=cfg.min_size, max_size=cfg.max_size,
-        rpn_anchor_generator=anchors, rpn_score_thresh=0.05, **kwargs,
+        rpn_anchor_generator=anchors, rpn_score_thresh=0.05, **_outputs(cfg, "box_"), **kwargs,
     )  # fmt: skip
 
 
-MASK_ARCHS.add("maskrcnn_mobilenet_v3_large_fpn")
-
-
-@MODELS.register("ssdlite320_mobilenet_v3_large", baseline=True)
+@MODELS.register("ssdlite320_mobilenet_v3_large", options=ModelConfig, baseline=True)
 def build_ssdlite320_mobilenet_v3_large(cfg: ModelConfig, **kwargs: Any) -> SSD:
     """torchvision's ``ssdlite320_mobilenet_v3_large`` from scratch (its own settings, 320x320)."""
-    return ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
+    return ssdlite320_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=cfg.num_classes, **_outputs(cfg), **kwargs
+    )

@@ -8,19 +8,20 @@ from torch import nn
 
 from ghost_backbones.engine import pretrained_mean_std
 
-from ..config import ModelConfig
+from ..sections import BackboneOptions, ModelConfig
 
 __all__ = ["detector_kwargs"]
 
 
-def detector_kwargs(cfg: ModelConfig, body: nn.Module) -> dict[str, Any]:
+def detector_kwargs(cfg: ModelConfig | BackboneOptions, body: nn.Module) -> dict[str, Any]:
     """``min_size``, ``max_size``, ``image_mean`` / ``image_std`` (the backbone's ``pretrained_cfg``) and the output
     limits, as torchvision's one-stage detectors name them (``score_thresh``, ``detections_per_img``).
 
     Examples::
 
         >>> from ghost_backbones.engine import create_backbone
-        >>> cfg = ModelConfig(min_size=320, max_size=512)
+        >>> from detection.models.retinanet import RetinaNetConfig
+        >>> cfg = RetinaNetConfig(min_size=320, max_size=512)
         >>> kwargs = detector_kwargs(cfg, create_backbone(cfg.backbone, out_indices=[4]))
         >>> kwargs["min_size"], kwargs["image_mean"], kwargs["score_thresh"]
         (320, [0.485, 0.456, 0.406], 0.05)

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from ghost_backbones.engine import config_from_dict, pretrained_mean_std
+from ghost_backbones.engine import ConfigError, config_from_dict, pretrained_mean_std
 
-from ..config import ModelConfig
 from ..fpn import build_fpn_backbone, make_norm
+from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig, Norm
 from .anchors import anchor_generator_for
 from .registry import MODELS, build_model
 
-__all__ = ["build_faster_rcnn", "faster_rcnn_kwargs", "fasterrcnn_ghostnet_fpn"]
+__all__ = ["FasterRCNNConfig", "build_faster_rcnn", "faster_rcnn_kwargs", "fasterrcnn_ghostnet_fpn"]
 
 
-def faster_rcnn_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+@dataclass
+class FasterRCNNConfig(AnchorOptions, FPNOptions, BackboneOptions, ModelConfig):
+    """``model`` keys of ``faster_rcnn``: the shared ones, backbone, FPN, anchors, plus the RPN and the box head.
+
+    Args:
+        rpn_pre_nms_top_n_train, rpn_post_nms_top_n_train, rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test: RPN
+            proposals kept per level before NMS / per image after NMS. Half of torchvision's (2000 / 2000 / 1000 /
+            1000) after NMS: on a CPU the RoI head costs in proportion to them (docs/benchmarks.md).
+        rpn_batch_size_per_image: anchors sampled per image for the RPN loss.
+        box_batch_size_per_image: RoIs sampled per image for the box head loss (torchvision: 512).
+        box_head_convs: 3x3 conv channels of the box head.
+        box_head_fcs: fully connected widths of the box head (the predictor reads the last).
+        box_head_norm: norm after the box head convolutions.
+    """
+
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_train: int = 1000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_test: int = 500
+    rpn_batch_size_per_image: int = 256
+    box_batch_size_per_image: int = 256
+    box_head_convs: list[int] = field(default_factory=list)
+    box_head_fcs: list[int] = field(default_factory=lambda: [1024, 1024])
+    box_head_norm: Norm = "none"
+
+    def _check(self) -> None:
+        if not self.box_head_fcs:
+            raise ConfigError("model.box_head_fcs needs at least one layer width (the predictor reads the last)")
+
+
+def faster_rcnn_kwargs(cfg: FasterRCNNConfig) -> dict[str, Any]:
     """``backbone`` and every other ``FasterRCNN`` argument the ``model`` section decides (``MaskRCNN`` takes them too).
 
     The anchor generator gets one size tuple per backbone output map and ``MultiScaleRoIAlign`` pools exactly the
     backbone's levels, whatever ``out_indices`` is. The image mean/std come from the backbone's ``pretrained_cfg``.
 
     Args:
-        cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
+        cfg: the ``model`` section (every default lives there, :class:`FasterRCNNConfig`).
 
     Examples::
 
-        >>> kwargs = faster_rcnn_kwargs(ModelConfig(num_classes=3, out_indices=[3, 4]))
+        >>> kwargs = faster_rcnn_kwargs(FasterRCNNConfig(num_classes=3, out_indices=[3, 4]))
         >>> kwargs["backbone"].level_names, kwargs["box_roi_pool"].featmap_names
         (['0', '1'], ['0', '1'])
     """
@@ -64,19 +95,24 @@ def faster_rcnn_kwargs(cfg: ModelConfig) -> dict[str, Any]:
     }
 
 
-@MODELS.register("faster_rcnn")
-def build_faster_rcnn(cfg: ModelConfig, **kwargs: Any) -> FasterRCNN:
+@MODELS.register(
+    "faster_rcnn",
+    options=FasterRCNNConfig,
+    counterpart="fasterrcnn_mobilenet_v3_large_fpn",
+    recipe="faster_rcnn_ghostnet_fpn",
+)
+def build_faster_rcnn(cfg: FasterRCNNConfig, **kwargs: Any) -> FasterRCNN:
     """torchvision's ``FasterRCNN`` on the configured timm backbone + FPN (see :func:`faster_rcnn_kwargs`).
 
     Args:
-        cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
+        cfg: the ``model`` section (every default lives there, :class:`FasterRCNNConfig`).
         **kwargs: more ``FasterRCNN`` arguments (the task passes ``_skip_resize``).
     """
     return FasterRCNN(**faster_rcnn_kwargs(cfg), **kwargs)
 
 
 def fasterrcnn_ghostnet_fpn(**fields: Any) -> FasterRCNN:
-    """Faster R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`detection.config.ModelConfig`).
+    """Faster R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`FasterRCNNConfig`).
 
     Args:
         **fields: any ``model`` keys, nested ones as dicts: ``num_classes=91``, ``backbone={"width": 1.3}``,
@@ -90,4 +126,5 @@ def fasterrcnn_ghostnet_fpn(**fields: Any) -> FasterRCNN:
         >>> print(sorted(out[0]), model.rpn.anchor_generator.sizes)
         ['boxes', 'labels', 'scores'] ((32, 64), (64, 128), (128, 256), (256, 512))
     """
-    return build_model(config_from_dict(ModelConfig, {**fields, "arch": "faster_rcnn"}))
+    cfg = config_from_dict(FasterRCNNConfig, {**fields, "arch": "faster_rcnn"}, source="fasterrcnn_ghostnet_fpn()")
+    return build_model(cfg)

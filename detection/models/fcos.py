@@ -9,6 +9,7 @@ backbone (docs/benchmarks.md, issue 11). Recipe: ``configs/fcos_ghostnet_fpn_coc
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from torchvision.models.detection import FCOS
@@ -16,22 +17,38 @@ from torchvision.models.detection.fcos import FCOSHead
 
 from ghost_backbones.engine import ConfigError
 
-from ..config import ModelConfig
 from ..fpn import build_fpn_backbone
+from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig
 from .anchors import anchor_generator_for
 from .common import detector_kwargs
 from .registry import MODELS
 
-__all__ = ["build_fcos"]
+__all__ = ["FCOSConfig", "build_fcos"]
 
 
-@MODELS.register("fcos")
-def build_fcos(cfg: ModelConfig, **kwargs: Any) -> FCOS:
+@dataclass
+class FCOSConfig(AnchorOptions, FPNOptions, BackboneOptions, ModelConfig):
+    """``model`` keys of ``fcos``: the shared ones, backbone, FPN and anchors (one per location: FCOS's "anchor" is
+    the point whose size range its level covers); the head is torchvision's ``FCOSHead`` as it is."""
+
+    anchor_scales: list[float] = field(default_factory=lambda: [1.0])
+    aspect_ratios: list[float] = field(default_factory=lambda: [1.0])
+
+    def _check(self) -> None:
+        if self.anchor_sizes is None and len(self.anchor_scales) * len(self.aspect_ratios) != 1:
+            raise ConfigError(
+                "model.arch='fcos' needs one anchor per location: set model.anchor_scales=[1.0] and "
+                f"model.aspect_ratios=[1.0] (got {self.anchor_scales} and {self.aspect_ratios})"
+            )
+
+
+@MODELS.register("fcos", options=FCOSConfig, counterpart="fcos_mobilenet_v3_large_fpn", recipe="fcos_ghostnet_fpn")
+def build_fcos(cfg: FCOSConfig, **kwargs: Any) -> FCOS:
     """FCOS from the ``model`` section (one anchor size and ratio per level: FCOS regresses from points).
 
     Examples::
 
-        >>> cfg = ModelConfig(arch="fcos", num_classes=3, extra_blocks="p6p7", anchor_scales=[1.0],
+        >>> cfg = FCOSConfig(arch="fcos", num_classes=3, extra_blocks="p6p7", anchor_scales=[1.0],
         ...                   aspect_ratios=[1.0], min_size=128, max_size=128)
         >>> build_fcos(cfg).anchor_generator.sizes
         ((8,), (16,), (32,), (64,), (128,))

@@ -10,6 +10,7 @@ box and mask AP. Recipe: ``configs/mask_rcnn_ghostnet_fpn_coco.yaml``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -17,14 +18,36 @@ from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from ghost_backbones.engine import config_from_dict
+from ghost_backbones.engine import ConfigError, config_from_dict
 
-from ..config import ModelConfig
 from ..fpn import make_norm
-from .faster_rcnn import faster_rcnn_kwargs
-from .registry import MASK_ARCHS, MODELS, build_model
+from ..sections import Norm
+from .faster_rcnn import FasterRCNNConfig, faster_rcnn_kwargs
+from .registry import MASKS, MODELS, build_model
 
-__all__ = ["build_mask_rcnn", "maskrcnn_ghostnet_fpn"]
+__all__ = ["MaskRCNNConfig", "build_mask_rcnn", "maskrcnn_ghostnet_fpn"]
+
+
+@dataclass
+class MaskRCNNConfig(FasterRCNNConfig):
+    """``model`` keys of ``mask_rcnn``: every key of :class:`~detection.models.faster_rcnn.FasterRCNNConfig` plus
+    the mask head.
+
+    Args:
+        mask_head_layers: 3x3 conv channels of the mask head (the predictor reads the last). torchvision's is
+            4 x 256; ours is as wide as the default FPN.
+        mask_head_norm: norm after the mask head convolutions (torchvision's Mask R-CNN v2: ``batchnorm``).
+    """
+
+    mask_head_layers: list[int] = field(default_factory=lambda: [128, 128, 128, 128])
+    mask_head_norm: Norm = "none"
+
+    def _check(self) -> None:
+        if not self.mask_head_layers or min(self.mask_head_layers) < 1:
+            raise ConfigError(
+                f"model.mask_head_layers needs at least one channel count >= 1 (the predictor reads the last), got "
+                f"{self.mask_head_layers}"
+            )
 
 
 def _small_mask_logits(predictor: MaskRCNNPredictor) -> MaskRCNNPredictor:
@@ -40,17 +63,24 @@ def _small_mask_logits(predictor: MaskRCNNPredictor) -> MaskRCNNPredictor:
     return predictor
 
 
-@MODELS.register("mask_rcnn")
-def build_mask_rcnn(cfg: ModelConfig, **kwargs: Any) -> MaskRCNN:
+@MODELS.register(
+    "mask_rcnn",
+    options=MaskRCNNConfig,
+    counterpart="maskrcnn_mobilenet_v3_large_fpn",
+    recipe="mask_rcnn_ghostnet_fpn",
+    demo_metrics=("segm.AP",),
+    tags={MASKS},
+)
+def build_mask_rcnn(cfg: MaskRCNNConfig, **kwargs: Any) -> MaskRCNN:
     """torchvision's ``MaskRCNN`` on the configured timm backbone + FPN; the mask RoIs pool the backbone's levels.
 
     Args:
-        cfg: the ``model`` section (every default lives there, :class:`detection.config.ModelConfig`).
+        cfg: the ``model`` section (every default lives there, :class:`MaskRCNNConfig`).
         **kwargs: more ``MaskRCNN`` arguments (the task passes ``_skip_resize``).
 
     Examples::
 
-        >>> cfg = ModelConfig(arch="mask_rcnn", num_classes=3, out_indices=[3, 4], mask_head_layers=[64, 64])
+        >>> cfg = MaskRCNNConfig(arch="mask_rcnn", num_classes=3, out_indices=[3, 4], mask_head_layers=[64, 64])
         >>> heads = build_mask_rcnn(cfg).roi_heads
         >>> heads.mask_roi_pool.featmap_names, heads.mask_predictor.mask_fcn_logits.out_channels
         (['0', '1'], 3)
@@ -68,11 +98,8 @@ def build_mask_rcnn(cfg: ModelConfig, **kwargs: Any) -> MaskRCNN:
     )
 
 
-MASK_ARCHS.add("mask_rcnn")
-
-
 def maskrcnn_ghostnet_fpn(**fields: Any) -> MaskRCNN:
-    """Mask R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`detection.config.ModelConfig`).
+    """Mask R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`MaskRCNNConfig`).
 
     Args:
         **fields: any ``model`` keys, nested ones as dicts: ``num_classes=91``, ``backbone={"width": 1.3}``,
@@ -86,4 +113,6 @@ def maskrcnn_ghostnet_fpn(**fields: Any) -> MaskRCNN:
         >>> print(sorted(out[0]), tuple(out[0]["masks"].shape[1:]))
         ['boxes', 'labels', 'masks', 'scores'] (1, 128, 96)
     """
-    return build_model(config_from_dict(ModelConfig, {**fields, "arch": "mask_rcnn"}))
+    return build_model(
+        config_from_dict(MaskRCNNConfig, {**fields, "arch": "mask_rcnn"}, source="maskrcnn_ghostnet_fpn()")
+    )

@@ -10,28 +10,45 @@ on the stride-8 map would cost more than the backbone (docs/benchmarks.md, issue
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
 
-from ..config import ModelConfig
 from ..fpn import build_fpn_backbone, make_norm
+from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig, Norm
 from .anchors import anchor_generator_for
 from .common import detector_kwargs
 from .registry import MODELS
 
-__all__ = ["build_retinanet"]
+__all__ = ["RetinaNetConfig", "build_retinanet"]
 
 
-@MODELS.register("retinanet")
-def build_retinanet(cfg: ModelConfig, **kwargs: Any) -> RetinaNet:
+@dataclass
+class RetinaNetConfig(AnchorOptions, FPNOptions, BackboneOptions, ModelConfig):
+    """``model`` keys of ``retinanet``: the shared ones, backbone, FPN, anchors, plus the head's norm.
+
+    Args:
+        head_norm: norm in the head (``groupnorm``: torchvision's RetinaNet v2, which trains from scratch).
+    """
+
+    head_norm: Norm = "groupnorm"
+
+
+@MODELS.register(
+    "retinanet",
+    options=RetinaNetConfig,
+    counterpart="retinanet_mobilenet_v3_large_fpn",
+    recipe="retinanet_ghostnet_fpn",
+)
+def build_retinanet(cfg: RetinaNetConfig, **kwargs: Any) -> RetinaNet:
     """RetinaNet from the ``model`` section; ``num_classes`` counts the background (torchvision's convention).
 
     Examples::
 
         >>> import torch
-        >>> cfg = ModelConfig(arch="retinanet", num_classes=3, extra_blocks="p6p7", min_size=128, max_size=128,
+        >>> cfg = RetinaNetConfig(arch="retinanet", num_classes=3, extra_blocks="p6p7", min_size=128, max_size=128,
         ...                   anchor_scales=[4.0, 5.04, 6.35])
         >>> model = build_retinanet(cfg).eval()
         >>> model.anchor_generator.sizes[0], model.backbone.names

@@ -10,6 +10,7 @@ candidates per class, and a fixed square input
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -20,11 +21,11 @@ from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _nor
 
 from ghost_backbones.engine import create_backbone
 
-from ..config import ModelConfig
+from ..sections import BackboneOptions, ModelConfig
 from .common import detector_kwargs
 from .registry import MODELS
 
-__all__ = ["SSDLiteBackbone", "build_ssdlite"]
+__all__ = ["SSDLiteBackbone", "SSDLiteConfig", "build_ssdlite"]
 
 #: torchvision's SSDLite norm (``ssdlite320_mobilenet_v3_large``).
 SSDLITE_NORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
@@ -74,14 +75,32 @@ class SSDLiteBackbone(nn.Module):
         return OrderedDict((str(i), m) for i, m in enumerate(maps))
 
 
-@MODELS.register("ssdlite")
-def build_ssdlite(cfg: ModelConfig, **kwargs: Any) -> SSD:
+@dataclass
+class SSDLiteConfig(BackboneOptions, ModelConfig):
+    """``model`` keys of ``ssdlite``: the shared ones (``min_size`` is the fixed square side), the backbone, and:
+
+    Args:
+        ssd_extra_channels: widths of the extra stride-2 blocks after the backbone (torchvision's 512, 256, 256,
+            128); their number + the backbone maps = the SSD levels.
+        ssd_min_ratio, ssd_max_ratio: smallest and largest default-box scale, as fractions of the image side.
+    """
+
+    out_indices: list[int] = field(default_factory=lambda: [3, 4])
+    ssd_extra_channels: list[int] = field(default_factory=lambda: [512, 256, 256, 128])
+    ssd_min_ratio: float = 0.2
+    ssd_max_ratio: float = 0.95
+
+
+@MODELS.register(
+    "ssdlite", options=SSDLiteConfig, counterpart="ssdlite320_mobilenet_v3_large", recipe="ssdlite_ghostnet"
+)
+def build_ssdlite(cfg: SSDLiteConfig, **kwargs: Any) -> SSD:
     """SSDLite from the ``model`` section: ``out_indices`` (default recipe ``[3, 4]``), ``ssd_extra_channels``,
     ``ssd_min_ratio`` / ``ssd_max_ratio``, a fixed ``min_size`` x ``min_size`` input.
 
     Examples::
 
-        >>> cfg = ModelConfig(arch="ssdlite", num_classes=3, out_indices=[3, 4], min_size=320, max_size=320)
+        >>> cfg = SSDLiteConfig(arch="ssdlite", num_classes=3, out_indices=[3, 4], min_size=320, max_size=320)
         >>> model = build_ssdlite(cfg)
         >>> model.anchor_generator.num_anchors_per_location(), model.nms_thresh, model.topk_candidates
         ([6, 6, 6, 6, 6, 6], 0.55, 300)

@@ -14,7 +14,7 @@ Examples::
 
 from ..errors import ConfigError, DataError, NonFiniteLossError
 from . import distributed
-from .backbone import create_backbone, pretrained_mean_std
+from .backbone import backbone_mean_std, create_backbone, pretrained_mean_std
 from .checkpoint import (
     load_checkpoint,
     load_model_weights,
@@ -25,29 +25,37 @@ from .checkpoint import (
 from .cli import COMMON_FLAGS, build_parser, parse_config, run_cli
 from .config import (
     BackboneConfig,
+    CheckedSection,
     NormName,
     TrainConfig,
     apply_overrides,
     check_choices,
     config_from_dict,
     config_to_dict,
+    convert_section,
     load_config,
+    switch_variant,
     valid_keys,
+    variant_section,
 )
 from .describe import describe_run
 from .distributed import resolve_device
 from .jsonl import JsonlLogger, read_jsonl, write_json
 from .loop import fit
-from .registry import Registry
-from .runtime import ShardSampler, autocast, get_metric, progress
+from .loop_parts import ShardSampler, autocast, get_metric, progress
+from .registry import CONFIGS, Entry, Registry
 from .schedule import lr_lambda
 from .task import PREVIEW_IMAGES, Task
 
 __all__ = [
     "BackboneConfig",
+    "CheckedSection",
     "COMMON_FLAGS",
+    "CONFIGS",
+    "Entry",
     "NormName",
     "Registry",
+    "backbone_mean_std",
     "check_choices",
     "create_backbone",
     "describe_run",
@@ -68,6 +76,7 @@ __all__ = [
     "build_parser",
     "config_from_dict",
     "config_to_dict",
+    "convert_section",
     "distributed",
     "fit",
     "get_metric",
@@ -80,6 +89,8 @@ __all__ = [
     "resolve_device",
     "run_cli",
     "save_checkpoint",
+    "switch_variant",
     "valid_keys",
+    "variant_section",
     "write_json",
 ]

@@ -13,6 +13,8 @@ Examples::
     [960]
     >>> pretrained_mean_std(body)
     ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    >>> backbone_mean_std(BackboneConfig(name="vit_base_patch16_224"))  # the same, known before building
+    ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError
 from .config import BackboneConfig
 
-__all__ = ["create_backbone", "pretrained_mean_std"]
+__all__ = ["backbone_mean_std", "create_backbone", "pretrained_mean_std"]
 
 
 def _accepts(name: str, keyword: str) -> bool:
@@ -97,6 +99,15 @@ def _pretrained_error(cfg: BackboneConfig, error: Exception) -> Exception:
             "model.backbone.pretrained=false"
         )
     return error
+
+
+def backbone_mean_std(cfg: BackboneConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Image mean / std of the backbone ``cfg`` names, from timm's pretrained config (with any
+    ``timm_kwargs.pretrained_cfg_overlay``) without building it: what `pretrained_mean_std` of the built model gives.
+    """
+    pretrained = timm.models.get_pretrained_cfg(cfg.name)
+    values = {**(pretrained.to_dict() if pretrained else {}), **cfg.timm_kwargs.get("pretrained_cfg_overlay", {})}
+    return tuple(values.get("mean", IMAGENET_DEFAULT_MEAN)), tuple(values.get("std", IMAGENET_DEFAULT_STD))
 
 
 def pretrained_mean_std(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -2,7 +2,9 @@
 
 A task describes its whole configuration as one dataclass whose fields are dataclass sections
 (``model``, ``data``, ``train``). YAML files mirror those sections; any unknown key is an error that
-lists the valid keys, and values are checked against the field types.
+lists the valid keys, and values are checked against the field types. A `variant_section` (the ``model``
+section) takes its dataclass from one of its keys (``arch``): each architecture declares its own options, and a
+key the chosen one does not read is an error naming it and its keys.
 
 Examples::
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -32,6 +34,7 @@ from .coerce import coerce
 
 __all__ = [
     "BackboneConfig",
+    "CheckedSection",
     "check_choices",
     "NormName",
     "TrainConfig",
@@ -41,6 +44,9 @@ __all__ = [
     "config_to_dict",
     "config_from_dict",
     "valid_keys",
+    "variant_section",
+    "switch_variant",
+    "convert_section",
 ]
 
 T = TypeVar("T")
@@ -67,6 +73,38 @@ def check_choices(section: Any, prefix: str) -> None:
             raise ConfigError(
                 f"{prefix}.{f.name} must be one of {list(typing.get_args(tp))}, got {getattr(section, f.name)!r}"
             )
+
+
+class CheckedSection:
+    """Base of a section made of option groups (dataclass mixins): after ``__init__`` it checks every
+    ``Literal[...]`` field (`check_choices`) and runs the ``_check`` method of each class of its MRO that defines
+    one, so each group checks its own fields.
+
+    Examples::
+
+        >>> @dataclass
+        ... class Width:
+        ...     width: int = 8
+        ...     def _check(self):
+        ...         if self.width < 1:
+        ...             raise ConfigError(f"model.width must be >= 1, got {self.width}")
+        >>> @dataclass
+        ... class Net(Width, CheckedSection):
+        ...     arch: Literal["net"] = "net"
+        >>> Net(width=0)
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: model.width must be >= 1, got 0
+    """
+
+    #: the section's name in error messages
+    section_name = "model"
+
+    def __post_init__(self) -> None:
+        check_choices(self, self.section_name)
+        for klass in reversed(type(self).__mro__):
+            if "_check" in vars(klass):
+                vars(klass)["_check"](self)
 
 
 @dataclass
@@ -230,7 +268,7 @@ def valid_keys(cls: type, prefix: str = "") -> list[str]:
     keys = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
+        tp = type(_field_default(f)) if "variants" in f.metadata else hints[f.name]
         if dataclasses.is_dataclass(tp):
             keys.extend(valid_keys(tp, f"{prefix}{f.name}."))
         else:
@@ -238,7 +276,43 @@ def valid_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) -> T:
+def variant_section(variants: Callable[[str], type], default: str, key: str = "arch") -> Any:
+    """A section field whose dataclass is ``variants(value of key)``: the ``model`` section, by ``model.arch``.
+
+    The section's keys are those of the chosen dataclass; any other is an error naming the choice and its keys.
+
+    Args:
+        variants: ``name -> dataclass`` (a model registry's ``options``); raises `ConfigError` for an unknown name.
+        default: the ``key`` value of the default section.
+        key: the field that chooses.
+
+    Examples::
+
+        >>> @dataclass
+        ... class Small:
+        ...     arch: str = "small"
+        ...     width: int = 8
+        >>> @dataclass
+        ... class Big:
+        ...     arch: str = "big"
+        ...     depth: int = 50
+        >>> @dataclass
+        ... class Recipe:
+        ...     model: Any = variant_section({"small": Small, "big": Big}.__getitem__, "small")
+        >>> load_config(Recipe, None, ["model.arch=big", "model.depth=18"]).model
+        Big(arch='big', depth=18)
+        >>> load_config(Recipe, None, ["model.arch=big", "model.width=4"])
+        Traceback (most recent call last):
+          ...
+        ghost_backbones.errors.ConfigError: overrides: ['model.width'] not read by model.arch='big'; its keys: \
+['model.arch', 'model.depth']
+    """
+    return field(
+        default_factory=lambda: variants(default)(**{key: default}), metadata={"variants": variants, "variant_key": key}
+    )
+
+
+def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str, lenient: bool = False) -> T:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source}: section '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
@@ -252,17 +326,87 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) ->
     kwargs = {}
     for name, value in values.items():
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a section given as its dataclass
+            value = dataclasses.asdict(value)
+        if "variants" in names[name].metadata:
+            kwargs[name] = _build_variant(names[name], value, f"{prefix}{name}.", source, lenient)
+        elif dataclasses.is_dataclass(tp):
             # Merge over the field's own default (a task may default to e.g. TrainConfig(lr_scheduler="poly")).
             default = _field_default(names[name])
             base = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else {}
             if not isinstance(value or {}, Mapping):
                 raise ConfigError(f"{source}: section '{prefix}{name}' must be a mapping, got {value!r}")
-            kwargs[name] = _build(tp, _merge(base, value or {}), f"{prefix}{name}.", source)
+            kwargs[name] = _build(tp, _merge(base, value or {}), f"{prefix}{name}.", source, lenient)
         else:
             kwargs[name] = coerce(value, tp, f"{source}: {prefix}{name}")
     # Sections not mentioned keep their defaults.
     return cls(**kwargs)
+
+
+def _build_variant(f: dataclasses.Field, value: Any, prefix: str, source: str, lenient: bool) -> Any:
+    """The `variant_section` ``f`` from ``value``: its dataclass chosen by the variant key (``lenient``: a
+    checkpoint's config, whose keys other variants read are dropped)."""
+    if not isinstance(value or {}, Mapping):
+        raise ConfigError(f"{source}: section '{prefix.rstrip('.')}' must be a mapping, got {value!r}")
+    values, key = dict(value or {}), f.metadata["variant_key"]
+    chosen = values.setdefault(key, getattr(_field_default(f), key))
+    try:
+        cls = f.metadata["variants"](chosen)
+    except (ConfigError, KeyError) as e:
+        raise ConfigError(f"{source}: {e}") from None
+    names = {g.name for g in dataclasses.fields(cls)}
+    unknown = sorted(k for k in values if k not in names)
+    if unknown and not lenient:
+        raise ConfigError(
+            f"{source}: {[prefix + str(k) for k in unknown]} not read by {prefix}{key}={chosen!r}; "
+            f"its keys: {valid_keys(cls, prefix)}"
+        )
+    return _build(cls, {k: v for k, v in values.items() if k in names}, prefix, source, lenient)
+
+
+def switch_variant(cfg: T, section: str, value: str) -> T:
+    """A copy of ``cfg`` whose `variant_section` ``section`` is the variant ``value``: the keys both variants read
+    keep their values, the others take the new variant's defaults (``demo --compare`` trains a baseline on the
+    same recipe this way).
+
+    Examples::
+
+        >>> @dataclass
+        ... class Small:
+        ...     arch: str = "small"
+        ...     width: int = 8
+        ...     seed: int = 0
+        >>> @dataclass
+        ... class Big:
+        ...     arch: str = "big"
+        ...     depth: int = 50
+        ...     seed: int = 0
+        >>> @dataclass
+        ... class Recipe:
+        ...     model: Any = variant_section({"small": Small, "big": Big}.__getitem__, "small")
+        >>> switch_variant(load_config(Recipe, None, ["model.seed=3"]), "model", "big").model
+        Big(arch='big', depth=50, seed=3)
+    """
+    f = {g.name: g for g in dataclasses.fields(cfg)}[section]
+    converted = convert_section(
+        getattr(cfg, section), f.metadata["variants"](value), **{f.metadata["variant_key"]: value}
+    )
+    return dataclasses.replace(cfg, **{section: converted})
+
+
+def convert_section(section: Any, cls: type[T], **changes: Any) -> T:
+    """``section``'s values (a config dataclass or a mapping) of the keys ``cls`` has, with ``changes``, as a
+    checked ``cls`` (other keys dropped).
+
+    Examples::
+
+        >>> convert_section(TrainConfig(epochs=3), TrainConfig, lr=0.1).epochs
+        3
+    """
+    names = {g.name for g in dataclasses.fields(cls)}
+    values = section if isinstance(section, Mapping) else config_to_dict(section)
+    kept = {k: v for k, v in values.items() if k in names}
+    return _build(cls, {**kept, **changes}, "", f"{cls.__name__}({', '.join(changes)})")
 
 
 def _field_default(f: dataclasses.Field) -> Any:
@@ -346,6 +490,10 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def config_from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
-    """Rebuild a config saved with `config_to_dict` (e.g. from a checkpoint), with the same checks."""
-    return _build(cls, values, "", "checkpoint config")
+def config_from_dict(cls: type[T], values: Mapping[str, Any], *, source: str = "checkpoint config") -> T:
+    """Rebuild a config saved with `config_to_dict` (e.g. from a checkpoint), with the same checks.
+
+    A checkpoint's ``model`` section (a `variant_section`) may hold keys its architecture does not read (saved by
+    releases whose ``model`` section had every architecture's keys): they are dropped.
+    """
+    return _build(cls, values, "", source, lenient=source == "checkpoint config")

@@ -39,11 +39,11 @@ from .config import TrainConfig, config_to_dict
 from .console import epoch_line, start_line
 from .ema import create_ema, load_weights_state, weights_state
 from .jsonl import JsonlLogger, count_superseded, write_json
+from .loop_parts import ShardSampler, autocast, build_loaders, checked_losses, get_metric, progress, seed_all
 from .optim import accumulation_plan, build_optimizer, optimizer_steps
 from .outputs import evaluation_path, prepare_output_dir
 from .plots import draw_safely, plot_training_curves
 from .prepare import convert_sync_batchnorm, enable_grad_checkpointing
-from .runtime import ShardSampler, autocast, build_loaders, checked_losses, get_metric, progress, seed_all
 from .task import Task
 from .tensorboard import TensorBoard
 
@@ -84,6 +84,7 @@ class _Runner:
         seed_all(cfg.seed + env.rank)
         if cfg.test_only and not (cfg.weights or cfg.resume):
             raise ConfigError("--test-only needs the weights to evaluate: pass --weights CKPT or --resume CKPT")
+        datasets = self.task.build_datasets()  # the data and its classes first, then the model they decide
         model = self.task.build_model()
         if cfg.weights:
             self.weights_epoch = int(
@@ -106,7 +107,7 @@ class _Runner:
             if env.distributed
             else model
         )
-        self.val_loader, loaders = build_loaders(self.task, env)
+        self.val_loader, loaders = build_loaders(self.task, env, datasets)
         if cfg.test_only:
             return
         self.train_sampler, self.train_loader = loaders

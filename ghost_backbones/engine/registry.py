@@ -1,21 +1,27 @@
 """A model registry per task: torchvision's ``register_model`` / ``get_model`` pattern, keyed by ``model.arch``.
 
-A task keeps one `Registry`; each architecture module registers its builder, which takes the task's typed
-``model`` config section (plus the number of classes) and declares no defaults of its own. Adding a head is one
-module plus one ``@MODELS.register("name")`` line: the config check, the CLIs, the demo and the benchmarks find it
-by name.
+A task keeps one `Registry`. Each architecture module registers its builder together with everything that belongs
+to the architecture (an `Entry`): the dataclass of its ``model`` options (the shared section's fields plus its own,
+so a key the architecture does not read is an error when the recipe is loaded), its torchvision counterpart, the
+stem of its recipe files in ``configs/`` and what its demo compares and reports. Adding a head is one module plus
+one ``@MODELS.register(...)``: the config check, the CLIs, the demo and the benchmarks find it by name.
 
 Examples::
 
+    >>> from dataclasses import dataclass
     >>> from torch import nn
+    >>> @dataclass
+    ... class LinearOptions:
+    ...     arch: str = "linear"
+    ...     in_features: int = 4
     >>> MODELS = Registry("toy model")
-    >>> @MODELS.register("linear")
+    >>> @MODELS.register("linear", options=LinearOptions, recipe="linear_toy")
     ... def linear(cfg, num_classes):
-    ...     return nn.Linear(cfg["in_features"], num_classes)
-    >>> MODELS.names()
-    ['linear']
-    >>> MODELS.get("linear")({"in_features": 4}, 2)
-    Linear(in_features=4, out_features=2, bias=True)
+    ...     return nn.Linear(cfg.in_features, num_classes)
+    >>> MODELS.names(), MODELS.recipe("linear").name
+    (['linear'], 'linear_toy_demo.yaml')
+    >>> MODELS.get("linear")(MODELS.options("linear")(in_features=3), 2)
+    Linear(in_features=3, out_features=2, bias=True)
     >>> MODELS.get("conv")
     Traceback (most recent call last):
       ...
@@ -24,18 +30,56 @@ Examples::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["Registry"]
+__all__ = ["CONFIGS", "Entry", "Registry"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The recipes folder of the source tree (``configs/``): ``<recipe>_<data>.yaml`` per architecture.
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a registered architecture is made of.
+
+    Args:
+        name: the ``model.arch`` value.
+        build: ``build(cfg, **kwargs) -> nn.Module``, ``cfg`` an instance of ``options``.
+        options: the dataclass of the ``model`` section for this architecture (shared fields + its own).
+        baseline: a reference model (torchvision's MobileNetV3 models), not ours.
+        counterpart: the torchvision model ours is compared with (``demo --compare``, the benchmarks).
+        recipe: stem of the recipe files ``configs/<recipe>_<data>.yaml`` (``_demo``, ``_coco``, ``_voc`` ...).
+        compare: what ``demo --compare`` trains beside it (default: the counterpart).
+        demo_metrics: more dotted metrics the demo summary shows beside the task's own (``("segm.AP",)``).
+        tags: traits the task reads (detection: ``"masks"`` for a model that learns instance masks).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    options: type
+    baseline: bool = False
+    counterpart: str | None = None
+    recipe: str | None = None
+    compare: tuple[str, ...] = ()
+    demo_metrics: tuple[str, ...] = ()
+    tags: frozenset[str] = frozenset()
+
+    @property
+    def compared_with(self) -> tuple[str, ...]:
+        """What ``demo --compare`` trains beside this architecture."""
+        return self.compare or ((self.counterpart,) if self.counterpart else ())
+
 
 class Registry:
-    """Name -> model builder, one instance per task.
+    """Name -> `Entry`, one instance per task.
 
     Args:
         kind: what the entries are, for error messages (``"detection architecture"``).
@@ -43,35 +87,71 @@ class Registry:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._builders: dict[str, Callable[..., Any]] = {}
-        self._baselines: set[str] = set()
+        self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, *, baseline: bool = False) -> Callable[[F], F]:
-        """Decorator registering a builder under ``name`` (``baseline``: a reference model, not ours)."""
+    def register(self, name: str, *, options: type, **details: Any) -> Callable[[F], F]:
+        """Decorator registering a builder under ``name`` with its ``options`` dataclass and `Entry` ``details``."""
 
         def wrap(builder: F) -> F:
-            if name in self._builders:
+            if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
-            self._builders[name] = builder
-            if baseline:
-                self._baselines.add(name)
+            for key in ("compare", "demo_metrics"):
+                details[key] = tuple(details.get(key, ()))
+            details["tags"] = frozenset(details.get("tags", ()))
+            self._entries[name] = Entry(name, builder, options, **details)
             return builder
 
         return wrap
 
-    def get(self, name: str) -> Callable[..., Any]:
-        """The builder registered as ``name``; a `ConfigError` listing the registered names otherwise."""
-        if name not in self._builders:
+    def unregister(self, name: str) -> Entry:
+        """Remove ``name`` (a test or notebook undoing its own registration); returns its `Entry`."""
+        return self._entries.pop(self.entry(name).name)
+
+    @contextmanager
+    def registered(self, name: str, builder: Callable[..., Any], *, options: type, **details: Any) -> Iterator[Entry]:
+        """Register ``builder`` for the duration of a ``with`` block (tests, notebooks trying a head)."""
+        self.register(name, options=options, **details)(builder)
+        try:
+            yield self._entries[name]
+        finally:
+            self.unregister(name)
+
+    def entry(self, name: str) -> Entry:
+        """The `Entry` registered as ``name``; a `ConfigError` listing the registered names otherwise."""
+        if name not in self._entries:
             raise ConfigError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
-        return self._builders[name]
+        return self._entries[name]
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The builder registered as ``name``."""
+        return self.entry(name).build
+
+    def options(self, name: str) -> type:
+        """The dataclass of the ``model`` section when ``model.arch`` is ``name``."""
+        return self.entry(name).options
+
+    def recipe(self, name: str, data: str = "demo") -> Path:
+        """The recipe ``configs/<recipe>_<data>.yaml`` of architecture ``name`` (``data``: ``demo``, ``coco`` ...)."""
+        entry = self.entry(name)
+        if not entry.recipe:
+            raise ConfigError(f"{self.kind} {name!r} has no recipe of its own")
+        return CONFIGS / f"{entry.recipe}_{data}.yaml"
+
+    def counterparts(self) -> dict[str, str]:
+        """Each of our architectures -> its torchvision counterpart (those that have one)."""
+        return {n: e.counterpart for n, e in sorted(self._entries.items()) if not e.baseline and e.counterpart}
 
     def names(self, *, baselines: bool = True) -> list[str]:
         """Registered names, sorted; ``baselines=False`` leaves out the reference models."""
-        return sorted(n for n in self._builders if baselines or n not in self._baselines)
+        return sorted(n for n, e in self._entries.items() if baselines or not e.baseline)
 
     def is_baseline(self, name: str) -> bool:
         """Whether ``name`` is a reference model (torchvision's MobileNetV3 counterparts)."""
-        return name in self._baselines
+        return self.entry(name).baseline
+
+    def has_tag(self, name: str, tag: str) -> bool:
+        """Whether the architecture ``name`` carries ``tag``."""
+        return tag in self.entry(name).tags
 
     def __contains__(self, name: object) -> bool:
-        return name in self._builders
+        return name in self._entries

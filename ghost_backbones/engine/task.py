@@ -52,12 +52,15 @@ class Task(ABC):
         self.cfg = cfg
 
     @abstractmethod
-    def build_model(self) -> nn.Module:
-        """The unwrapped model, on CPU; the engine moves it to the device and wraps it for DDP."""
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        """``(train, val)`` datasets; the engine calls it first, as torchvision's references read the data (and its
+        classes) before building the model. What the data decide (the classes) goes into a new ``self.cfg``
+        (``dataclasses.replace``), which checkpoints save; the loaded config object is never changed."""
 
     @abstractmethod
-    def build_datasets(self) -> tuple[Dataset, Dataset]:
-        """``(train, val)`` datasets."""
+    def build_model(self) -> nn.Module:
+        """The unwrapped model, on CPU, after `build_datasets`; the engine moves it to the device and wraps it for
+        DDP."""
 
     def collate_fn(self, batch: list[Any]) -> Any:
         return default_collate(batch)

@@ -1,15 +1,23 @@
 """Segmentation models: the registry (``model.arch``) and one module per architecture.
 
-Adding a head: a module with a builder ``build_x(cfg: ModelConfig)`` decorated with ``@MODELS.register("x")``,
-imported here. The config check, the CLIs, the demo and the benchmark find it by name.
+Adding a head is one module in this folder: its options dataclass (the shared
+:class:`~segmentation.sections.ModelConfig` plus its own keys) and a builder ``build_x(cfg)`` decorated with
+``@MODELS.register("x", options=..., counterpart=..., recipe=...)``, plus its recipe ``configs/<recipe>_demo.yaml``.
+Every module here is imported when the package is, so the config check, the CLIs, the demo and the benchmark find
+it by name with no other edit.
 """
 
-from . import baselines, deeplab, fcn, lraspp  # noqa: F401  (register the architectures)
+import importlib
+import pkgutil
+
 from .deeplab import deeplabv3_ghostnet, deeplabv3plus_ghostnet
 from .fcn import fcn_ghostnet
 from .heads import DeepLabV3Plus
 from .lraspp import lraspp_ghostnet
 from .registry import MODELS, build_model
+
+for _module in pkgutil.iter_modules(__path__):  # register every architecture module of this folder
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MODELS",

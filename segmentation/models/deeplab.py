@@ -2,21 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from torchvision.models.segmentation import DeepLabV3
 from torchvision.models.segmentation.fcn import FCNHead
 
-from ..config import ModelConfig
+from ghost_backbones.engine import ConfigError
+
+from ..sections import AuxOptions, BackboneOptions, ModelConfig
 from .backbone import create_feature_backbone
 from .heads import ASPP_RATES, DeepLabHead, DeepLabV3Plus, DeepLabV3PlusHead
 from .registry import LAST, LOW, MID, MODELS, model_from_fields
 
-__all__ = ["build_deeplabv3", "build_deeplabv3plus", "deeplabv3_ghostnet", "deeplabv3plus_ghostnet"]
+__all__ = [
+    "DeepLabV3Config",
+    "DeepLabV3PlusConfig",
+    "build_deeplabv3",
+    "build_deeplabv3plus",
+    "deeplabv3_ghostnet",
+    "deeplabv3plus_ghostnet",
+]
+
+#: What ``demo --compare`` trains beside each of our heads: both torchvision MobileNetV3 models.
+BASELINES = ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
 
 
-@MODELS.register("deeplabv3")
-def build_deeplabv3(cfg: ModelConfig) -> DeepLabV3:
+@dataclass
+class DeepLabV3Config(AuxOptions, BackboneOptions, ModelConfig):
+    """``model`` keys of ``deeplabv3``: the shared ones, the backbone, the auxiliary head, and the ASPP.
+
+    Args:
+        head_channels: ASPP width (torchvision uses 256, see docs/benchmarks.md).
+        atrous_rates: ASPP rates; empty picks (6, 12, 18) at stride 16, (12, 24, 36) at stride 8.
+    """
+
+    head_channels: int = 128
+    atrous_rates: list[int] = field(default_factory=list)
+
+    def _check(self) -> None:
+        if self.atrous_rates and (len(self.atrous_rates) != 3 or min(self.atrous_rates) < 1):
+            raise ConfigError(f"model.atrous_rates must be three positive dilation rates, got {self.atrous_rates}")
+
+
+@dataclass
+class DeepLabV3PlusConfig(DeepLabV3Config):
+    """``model`` keys of ``deeplabv3plus``: DeepLabV3's (``head_channels`` is the decoder's width too), and:
+
+    Args:
+        low_proj_channels: the stride-4 projection width (48 in the paper).
+    """
+
+    low_proj_channels: int = 48
+
+
+@MODELS.register(
+    "deeplabv3",
+    options=DeepLabV3Config,
+    counterpart="deeplabv3_mobilenet_v3_large",
+    recipe="deeplabv3_ghostnet",
+    compare=BASELINES,
+)
+def build_deeplabv3(cfg: DeepLabV3Config) -> DeepLabV3:
     """DeepLabV3: ASPP ``head_channels`` wide on the last map; ``aux_loss`` adds an ``FCNHead`` at stride 8."""
     taps = {"aux": MID, "out": LAST} if cfg.aux_loss else {"out": LAST}
     body = create_feature_backbone(cfg.backbone, taps, cfg.output_stride)
@@ -26,8 +73,14 @@ def build_deeplabv3(cfg: ModelConfig) -> DeepLabV3:
     return DeepLabV3(body, classifier, aux)
 
 
-@MODELS.register("deeplabv3plus")
-def build_deeplabv3plus(cfg: ModelConfig) -> DeepLabV3Plus:
+@MODELS.register(
+    "deeplabv3plus",
+    options=DeepLabV3PlusConfig,
+    counterpart="deeplabv3_mobilenet_v3_large",
+    recipe="deeplabv3plus_ghostnet",
+    compare=BASELINES,
+)
+def build_deeplabv3plus(cfg: DeepLabV3PlusConfig) -> DeepLabV3Plus:
     """DeepLabV3+: DeepLabV3's ASPP plus a decoder on the stride-4 features, for sharper boundaries."""
     taps = {"low": LOW, "aux": MID, "out": LAST} if cfg.aux_loss else {"low": LOW, "out": LAST}
     body = create_feature_backbone(cfg.backbone, taps, cfg.output_stride)
@@ -40,7 +93,7 @@ def build_deeplabv3plus(cfg: ModelConfig) -> DeepLabV3Plus:
 
 
 def deeplabv3_ghostnet(**fields: Any) -> DeepLabV3:
-    """DeepLabV3 from ``model`` config fields (defaults: :class:`segmentation.config.ModelConfig`).
+    """DeepLabV3 from ``model`` config fields (defaults: :class:`DeepLabV3Config`).
 
     Args:
         **fields: ``num_classes`` (required), and any other ``model`` key, nested ones as dicts

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from torchvision.models.segmentation import FCN
 from torchvision.models.segmentation.fcn import FCNHead
 
-from ..config import ModelConfig
+from ..sections import AuxOptions, BackboneOptions, ModelConfig
 from .backbone import create_feature_backbone
+from .deeplab import BASELINES
 from .registry import LAST, MID, MODELS, model_from_fields
 
-__all__ = ["build_fcn", "fcn_ghostnet"]
+__all__ = ["FCNConfig", "build_fcn", "fcn_ghostnet"]
 
 
-@MODELS.register("fcn")
-def build_fcn(cfg: ModelConfig) -> FCN:
+@dataclass
+class FCNConfig(AuxOptions, BackboneOptions, ModelConfig):
+    """``model`` keys of ``fcn``: the shared ones, the backbone and the auxiliary head (its head has no width key:
+    torchvision's ``FCNHead`` is a quarter of its input's channels)."""
+
+
+@MODELS.register(
+    "fcn", options=FCNConfig, counterpart="deeplabv3_mobilenet_v3_large", recipe="fcn_ghostnet", compare=BASELINES
+)
+def build_fcn(cfg: FCNConfig) -> FCN:
     """FCN: torchvision's ``FCNHead`` on the last map; ``aux_loss`` adds another at stride 8."""
     taps = {"aux": MID, "out": LAST} if cfg.aux_loss else {"out": LAST}
     body = create_feature_backbone(cfg.backbone, taps, cfg.output_stride)
@@ -24,7 +34,7 @@ def build_fcn(cfg: ModelConfig) -> FCN:
 
 
 def fcn_ghostnet(**fields: Any) -> FCN:
-    """FCN from ``model`` config fields (defaults: :class:`segmentation.config.ModelConfig`).
+    """FCN from ``model`` config fields (defaults: :class:`FCNConfig`).
 
     Examples::
 

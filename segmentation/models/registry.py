@@ -1,14 +1,14 @@
-"""The segmentation model registry: ``model.arch`` -> builder taking the ``model`` config section.
+"""The segmentation model registry: ``model.arch`` -> builder, its options dataclass, counterpart and recipe.
 
 Every model returns ``{"out": logits[, "aux": logits]}`` at the input resolution, like torchvision's
 ``deeplabv3_mobilenet_v3_large``.
 
 Examples::
 
-    >>> from segmentation.config import ModelConfig
+    >>> from segmentation.config import model_config
     >>> MODELS.names(baselines=False)
     ['deeplabv3', 'deeplabv3plus', 'fcn', 'lraspp']
-    >>> type(build_model(ModelConfig(arch="lraspp", num_classes=3))).__name__
+    >>> type(build_model(model_config("lraspp", num_classes=3))).__name__
     'LRASPP'
 """
 
@@ -21,7 +21,7 @@ from torch import nn
 from ghost_backbones.engine import ConfigError, Registry, config_from_dict
 from ghost_backbones.models.norm import group_norm, replace_batchnorms
 
-from ..config import ModelConfig
+from ..sections import BackboneOptions, ModelConfig
 
 __all__ = ["MODELS", "build_model", "model_from_fields"]
 
@@ -36,19 +36,26 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     """The model ``cfg.arch`` names, built from ``cfg`` (``cfg.num_classes`` resolved, >= 1).
 
     ``cfg.head_norm="groupnorm"`` swaps the BatchNorms of every part but the ``backbone`` (ours; the torchvision
-    baselines keep their own settings, as for every other ``model`` key but ``num_classes`` and ``aux_loss``).
+    baselines keep their own settings and have no such key).
 
     Examples::
 
-        >>> model = build_model(ModelConfig(arch="fcn", num_classes=3, head_norm="groupnorm"))
+        >>> from segmentation.models.fcn import FCNConfig
+        >>> model = build_model(FCNConfig(arch="fcn", num_classes=3, head_norm="groupnorm"))
         >>> gn = lambda part: any(isinstance(m, nn.GroupNorm) for m in part.modules())
         >>> gn(model.classifier), gn(model.backbone)
         (True, False)
     """
+    options = MODELS.options(cfg.arch)
+    if not isinstance(cfg, options):
+        raise ConfigError(
+            f"model.arch={cfg.arch!r} reads a {options.__name__} section, got a {type(cfg).__name__}: build it with "
+            f"segmentation.config.model_config({cfg.arch!r}, ...)"
+        )
     if cfg.num_classes < 1:
         raise ConfigError(f"model.num_classes must be >= 1 to build a model, got {cfg.num_classes}")
     model = MODELS.get(cfg.arch)(cfg)
-    if cfg.head_norm == "groupnorm" and not MODELS.is_baseline(cfg.arch):
+    if isinstance(cfg, BackboneOptions) and cfg.head_norm == "groupnorm":
         for name, part in model.named_children():
             if name != "backbone":
                 replace_batchnorms(part, group_norm)
@@ -57,4 +64,4 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 
 def model_from_fields(arch: str, fields: dict[str, Any]) -> nn.Module:
     """``build_model`` from ``model`` keys given as keyword arguments (the public ``*_ghostnet`` builders)."""
-    return build_model(config_from_dict(ModelConfig, {**fields, "arch": arch}))
+    return build_model(config_from_dict(MODELS.options(arch), {**fields, "arch": arch}, source=f"{arch}_ghostnet()"))

@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import apply_overrides, load_config
-from .jsonl import read_jsonl
-from .loop import fit, get_metric
-from .outputs import free_name
-from .task import Task
+from .bench import format_table
+from .engine import Task, apply_overrides, fit, get_metric, load_config, read_jsonl, switch_variant
+from .engine.outputs import free_name
 
 __all__ = ["DemoSpec", "StageClock", "demo_main", "run_demo"]
 
@@ -91,9 +89,13 @@ class StageClock:
 
 
 def _train(recipe: Path, spec: DemoSpec, root: Path, out: Path, overrides: Sequence[str], arch: str | None) -> dict:
-    """Train one run; its seconds split into training epochs, evaluations and the rest (from its ``log.jsonl``)."""
+    """Train one run; its seconds split into training epochs, evaluations and the rest (from its ``log.jsonl``).
+
+    ``arch`` (a baseline) trains on the same recipe: the ``model`` keys it reads keep the recipe's values.
+    """
     cfg = load_config(spec.config_cls, recipe, {"data.root": str(root), "train.output_dir": str(out)})
-    cfg = apply_overrides(cfg, [*overrides, *([f"model.arch={arch}"] if arch else [])])
+    cfg = apply_overrides(cfg, overrides)
+    cfg = switch_variant(cfg, "model", arch) if arch else cfg
     start = time.perf_counter()
     metrics = fit(spec.task_cls(cfg))
     records = read_jsonl(out / "log.jsonl", deduplicate=True)
@@ -186,8 +188,6 @@ def run_demo(
 def _print_summary(
     spec: DemoSpec, recipe: Path, out: Path, root: Path, num_train: int, runs: dict, drawn: int, seconds: float
 ) -> None:
-    from ..bench import format_table
-
     metrics = (spec.metric, *spec.extra_metrics.get(runs["ours"]["arch"], ()))
     rows = [
         {"run": name, "arch": run["arch"], **{m: get_metric(run["metrics"], m) for m in metrics},

@@ -85,19 +85,22 @@ def worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def build_loaders(task: Any, env: du.DistEnv) -> tuple[DataLoader, tuple[DistributedSampler, DataLoader] | None]:
+def build_loaders(
+    task: Any, env: du.DistEnv, datasets: tuple[Dataset, Dataset]
+) -> tuple[DataLoader, tuple[DistributedSampler, DataLoader] | None]:
     """The validation loader (each rank its shard) and, unless ``test_only``, the training sampler and loader.
 
     Args:
-        task: the `Task` (datasets, collate function, batch sampler, validation batch size; ``cfg.train``).
+        task: the `Task` (collate function, batch sampler, validation batch size; ``cfg.train``).
         env: this process's place in the run.
+        datasets: ``(train, val)`` from ``task.build_datasets()``.
 
     Raises:
         DataError: an empty validation set.
         ConfigError: an empty training set, or fewer images than one batch.
     """
     cfg = task.cfg.train
-    train_ds, val_ds = task.build_datasets()
+    train_ds, val_ds = datasets
     if len(val_ds) == 0:
         raise DataError("the validation set is empty: nothing to evaluate or to choose best.pth on")
     val_loader = DataLoader(
