@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import resolve_device, run_cli, write_json
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
-from ghost_backbones.export import is_onnx
+from ghost_backbones.export import FORMATS, is_exported
 
 from .data.coco import CategoryMap
 from .evaluate import MASK_THRESHOLD, to_coco_results
@@ -36,6 +36,10 @@ from .export import load_exported_detector
 from .task import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
+
+
+def _suffixes() -> str:
+    return ", ".join(f.suffix for f in FORMATS)
 
 
 def draw_detections(
@@ -144,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """
     parser = argparse.ArgumentParser(description="Detect objects (and their masks) with a trained detector")
     parser.add_argument(
-        "--weights", required=True, help="checkpoint written by detection.train (best.pth), or a detection.export .onnx"
+        "--weights",
+        required=True,
+        help=f"checkpoint written by detection.train (best.pth), or a detection.export file ({_suffixes()})",
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
@@ -159,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     device = resolve_device(args.device)
     paths = list_images(args.input)
     prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
-    model, categories = load_exported_detector(args.weights) if is_onnx(args.weights) else load_detector(args.weights)
+    exported = is_exported(args.weights)
+    model, categories = load_exported_detector(args.weights) if exported else load_detector(args.weights)
     detections = predict_images(
         model,
         categories,
