@@ -38,10 +38,6 @@ from .task import load_detector
 __all__ = ["draw_detections", "main", "predict_images"]
 
 
-def _suffixes() -> str:
-    return ", ".join(f.suffix for f in FORMATS)
-
-
 def draw_detections(
     image: torch.Tensor, output: dict[str, torch.Tensor], categories: CategoryMap, *, width: int = 2
 ) -> torch.Tensor:
@@ -150,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--weights",
         required=True,
-        help=f"checkpoint written by detection.train (best.pth), or a detection.export file ({_suffixes()})",
+        help="checkpoint written by detection.train (best.pth), or a detection.export file "
+        f"({', '.join(f.suffix for f in FORMATS)})",
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(

@@ -172,6 +172,8 @@ def test_segmenter_torchscript_and_pt2_reproduce_eager(fmt, voc_root, folder):
     image = torch.randint(0, 256, (2, 3, 70, 90), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.equal(module(image), deployable.graph(image))
+    exported = load_exported(output, "segmentation")  # as predict loads it: the format by the file's suffix
+    assert exported.metadata["format"] == fmt and torch.equal(exported(image), deployable.graph(image))
 
 
 @pytest.mark.slow
