@@ -9,10 +9,12 @@ import pytest
 from PIL import Image
 from test_export_models import _one_thread, segmentation_checkpoint  # noqa: F401  (_one_thread: autouse)
 
+from ghost_backbones.bench import TimingConfig
 from ghost_backbones.bench import deploy_runtimes as rt
 from ghost_backbones.engine import run_cli
 from ghost_backbones.export import FORMATS, ExportedSegmenter, ExportFormat, load_exported
 from ghost_backbones.export.cli import build_parser
+from segmentation import benchmark as seg_bench
 from segmentation import export as segmentation_export
 from segmentation import predict as segmentation_predict
 
@@ -84,3 +86,6 @@ def test_readme_format_exports_checks_and_predicts(registered, voc_root, tmp_pat
                                    str(tmp_path / name), "--device", "cpu"])  # fmt: skip
         masks[name] = np.asarray(Image.open(tmp_path / name / f"{photo.stem}.png"))
     assert masks["eager"].shape == masks["pickle"].shape and (masks["eager"] == masks["pickle"]).mean() >= 0.995
+    tiny = TimingConfig(warmup=0, iters=1, repeats=1, threads=1)
+    rows = seg_bench.benchmark(["lraspp"], img_size=(64, 64), runtimes=("pickle",), timing=tiny)  # a runtime too
+    assert [(r["runtime"], r["error"]) for r in rows if r["model"] == "lraspp"] == [("pickle", None)]

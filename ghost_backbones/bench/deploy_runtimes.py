@@ -202,8 +202,8 @@ def _build(graph: Graph, runtime: str, folder: Path, threads: int | None, files:
     if runtime == "compile":
         return _compile(_deploy(graph.module))
     fmt, int8 = _format_of(runtime)
-    if fmt.name in files.get("error", {}):
-        raise RuntimeError(f"no float {fmt.title or fmt.name} file to quantize ({files['error'][fmt.name]})")
+    if isinstance(files.get(fmt.name), str):
+        raise RuntimeError(f"no float {fmt.title or fmt.name} file to quantize ({files[fmt.name]})")
     if fmt.name not in files:
         files[fmt.name] = _float_file(graph, fmt, folder, threads)
     path, run = files[fmt.name]
@@ -221,8 +221,8 @@ def build_runtime(
         runtime: one of :func:`runtime_names`.
         folder: where the exported files go (one folder per model).
         threads: onnxruntime intra-op threads (torch's are set by the harness).
-        files: the model's float file of each format (format name -> ``(path, runner)``; ``"error"``: format name
-            -> the error that stopped it), shared by a format's float and INT8 runtimes: the file is written once.
+        files: the model's float file of each format (format name -> ``(path, runner)``, or the error line that
+            stopped it), shared by a format's float and INT8 runtimes: the file is written once.
     """
     if runtime not in runtime_names():
         raise ValueError(f"runtime must be one of {list(runtime_names())}, got {runtime!r}")
@@ -267,15 +267,15 @@ def time_runtimes(
         for index, (name, graph) in enumerate(graphs.items()):
             folder = Path(tmp) / str(index)
             folder.mkdir()
-            files: dict[str, Any] = {"error": {}}
+            files: dict[str, Any] = {}
             for runtime in runtimes[name]:
                 key = case_name(name, runtime)
                 try:
                     fn = build_runtime(graph, runtime, folder, threads=timing.threads, files=files)
                 except Exception as e:  # any failure of a runtime is reported in its row
                     errors[key] = _error_line(e)
-                    if runtime not in TORCH_RUNTIMES and _format_of(runtime)[0].name not in files:
-                        files["error"].setdefault(_format_of(runtime)[0].name, errors[key])
+                    if runtime not in TORCH_RUNTIMES:  # the float file's error, unless it was written
+                        files.setdefault(_format_of(runtime)[0].name, errors[key])
                     continue
                 cases[key] = Case(fn, graph.sample)
         timings = time_cases(cases, timing, progress=progress) if cases else {}
