@@ -10,7 +10,7 @@ and the training step's ``train step`` median / best / speed-ups; training image
 section, random weights) and one per torchvision counterpart (``MODELS.counterparts()``), each pair at its recipe's
 ``min_size`` (square images: 800 for the FPN detectors, 320 for SSDLite) unless ``--img-size`` is given.
 
-``--archs ... --runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.runtimes`) times each
+``--archs ... --runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.deploy_runtimes`) times each
 architecture in every runtime, its counterpart in eager too, each as ``detection.export`` writes it (a uint8 image
 in; boxes in its pixels, category ids and scores after NMS out); each row has two speed-ups, over the counterpart in
 eager and over the counterpart in the same runtime.
@@ -46,7 +46,7 @@ from ghost_backbones.bench import (
     table_columns,
     time_cases,
 )
-from ghost_backbones.bench import runtimes as rt
+from ghost_backbones.bench import deploy_runtimes as rt
 from ghost_backbones.engine import apply_overrides, autocast, convert_section, run_cli
 
 from .benchmark_archs import TIMING, arch_models, benchmark_architectures
@@ -279,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--runtime",
         default="eager",
-        help=f"with --archs: comma-separated runtimes of {list(rt.RUNTIMES)} (default: eager, the models as built); "
-        "beyond eager the whole exported graphs are timed, the counterparts in eager too",
+        help=f"with --archs: comma-separated runtimes of {list(rt.runtime_names())} (default: eager, the models as "
+        "built); beyond eager the whole exported graphs are timed, the counterparts in eager too",
     )
     add_timing_args(parser, TIMING, img_size="800")
     parser.set_defaults(img_size=None)  # 800, or with --archs each recipe's min_size

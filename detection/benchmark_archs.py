@@ -1,5 +1,5 @@
 """``detection.benchmark --archs``: every architecture of ours against its torchvision counterpart, each at its COCO
-recipe's input, in eager PyTorch or in every deployment runtime (:mod:`ghost_backbones.bench.runtimes`).
+recipe's input, in eager PyTorch or in every deployment runtime (:mod:`ghost_backbones.bench.deploy_runtimes`).
 
 Examples::
 
@@ -26,7 +26,7 @@ from ghost_backbones.bench import (
     result_row,
     time_cases,
 )
-from ghost_backbones.bench import runtimes as rt
+from ghost_backbones.bench import deploy_runtimes as rt
 from ghost_backbones.engine import autocast, convert_section, load_config
 from ghost_backbones.export import DetectionGraph
 
@@ -92,13 +92,14 @@ def benchmark_architectures(
         num_classes: classes including the background (91 = torchvision's COCO heads).
         size: one input side for all (``None``: each recipe's ``min_size``).
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
-        runtimes: of :data:`ghost_backbones.bench.runtimes.RUNTIMES`; beyond ``("eager",)`` every runtime times the
-            whole-model graph (`DetectionGraph`, uint8 image in) in float32 (no ``amp``), the counterparts in eager too.
+        runtimes: of :func:`ghost_backbones.bench.deploy_runtimes.runtime_names`; beyond ``("eager",)`` every
+            runtime times the whole-model graph (`DetectionGraph`, uint8 image in) in float32 (no ``amp``), the
+            counterparts in eager too.
         timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
         The rows of :mod:`ghost_backbones.bench.table` (``baseline``: the counterpart, its own for itself) plus
-        ``arch`` and ``img_size``; with runtimes, those of :func:`ghost_backbones.bench.runtimes.runtime_rows`.
+        ``arch`` and ``img_size``; with runtimes, those of :func:`ghost_backbones.bench.deploy_runtimes.runtime_rows`.
 
     Examples::
 
@@ -151,9 +152,7 @@ def _architectures_in_runtimes(
             model = model.eval()
             info = dict(params_m=count_params(model) / 1e6, gmacs=count_macs(model, [image.float() / 255]) / 1e9)
             graph = DetectionGraph(model, list(range(1, num_classes))).eval()
-            graphs[name] = rt.Graph(graph, image, "detection", ["boxes", "labels", "scores"], info)
-            if arch == "mask_rcnn":
-                graphs[name].outputs.append("masks")
+            graphs[name] = rt.Graph(graph, image, info=info)  # its spec names masks for Mask R-CNN
             theirs = MODELS.entry(arch).counterpart
             asked = runtimes if name != theirs else rt.with_baseline_eager(runtimes)
             entries += [(arch, name, runtime, theirs, side) for runtime in asked]

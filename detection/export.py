@@ -5,7 +5,8 @@ or float 0-255 with ``--input-dtype float32``) in; ``boxes`` (xyxy, input pixels
 category ids), ``scores`` after NMS (and Mask R-CNN's ``masks``, ``(K, 1, H, W)`` probabilities) out. The
 categories, the architecture and the input size (``min_size`` / ``max_size``, or SSDLite's fixed size, which the
 graph resizes to itself) are in its metadata. The file is checked on images of the checkpoint's validation split
-(or ``--check-images``) against the eager model before it is kept; ``predict --weights model.onnx`` runs it.
+(or ``--check-images``) against the eager model before it is kept; ``predict --weights model.onnx`` runs it (as
+it runs the other formats' files, chosen by suffix).
 ``--format torchscript`` traces the same graph; ``--format pt2`` (``torch.export``) is refused for detectors with
 torch.export's reason (torchvision's post-processing has data-dependent shapes).
 
@@ -27,7 +28,7 @@ import torch
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ghost_backbones.engine import config_from_dict, read_trained_checkpoint, run_cli
-from ghost_backbones.export import Deployable, DetectionGraph, ExportSpec, OnnxDetector, export_main, load_onnx
+from ghost_backbones.export import Deployable, DetectionGraph, ExportedDetector, ExportSpec, export_main, load_exported
 
 from .config import DetectionConfig
 from .data.coco import CategoryMap
@@ -89,7 +90,6 @@ def load_deployable(weights: Path) -> Deployable:
     }
     val, train = _split(cfg, categories, train=False), _split(cfg, categories, train=True)
     return Deployable(
-        kind="detection",
         graph=DetectionGraph(model, categories.ids).eval(),
         metadata=metadata,
         check_images=_image_paths(val) if val is not None else [],
@@ -99,9 +99,10 @@ def load_deployable(weights: Path) -> Deployable:
     )
 
 
-def load_exported_detector(path: str | Path) -> tuple[OnnxDetector, CategoryMap]:
-    """An exported ``.onnx`` detector (called as the checkpoint's model is) and its categories, for ``predict``."""
-    model = load_onnx(path, "detection")
+def load_exported_detector(path: str | Path) -> tuple[ExportedDetector, CategoryMap]:
+    """An exported detector (any registered format, by suffix; called as the checkpoint's model is) and its
+    categories, for ``predict``."""
+    model = load_exported(path, "detection")
     return model, CategoryMap.from_categories(model.categories)
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import resolve_device, run_cli, write_json
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
-from ghost_backbones.export import is_onnx
+from ghost_backbones.export import FORMATS, is_exported
 
 from .data.coco import CategoryMap
 from .draw import draw_detections
@@ -110,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """
     parser = argparse.ArgumentParser(description="Detect objects (and their masks) with a trained detector")
     parser.add_argument(
-        "--weights", required=True, help="checkpoint written by detection.train (best.pth), or a detection.export .onnx"
+        "--weights",
+        required=True,
+        help="checkpoint written by detection.train (best.pth), or a detection.export file "
+        f"({', '.join(f.suffix for f in FORMATS)})",
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
@@ -125,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     device = resolve_device(args.device)
     paths = list_images(args.input)
     prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
-    model, categories = load_exported_detector(args.weights) if is_onnx(args.weights) else load_detector(args.weights)
+    exported = is_exported(args.weights)
+    model, categories = load_exported_detector(args.weights) if exported else load_detector(args.weights)
     detections = predict_images(
         model,
         categories,

@@ -8,7 +8,7 @@ counterpart (DeepLabV3 / DeepLabV3+ / FCN -> ``deeplabv3_mobilenet_v3_large``, L
 ``lraspp_mobilenet_v3_large``; a counterpart is its own baseline), and speed-up = baseline time / its time
 (above 1: faster).
 
-``--runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.runtimes`) times every model in
+``--runtime eager,deploy,compile,onnx,onnx-int8`` (:mod:`ghost_backbones.bench.deploy_runtimes`) times every model in
 each runtime, the counterparts in eager too: each runtime runs the whole model as ``segmentation.export`` writes it
 (uint8 image in, class map out: normalisation and argmax included, no resize), and each row has two speed-ups, over
 the counterpart in eager and over the counterpart in the same runtime. Without ``--runtime`` (or with
@@ -34,7 +34,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ghost_backbones import bench
 from ghost_backbones import deploy as ghost_deploy
-from ghost_backbones.bench import runtimes as rt
+from ghost_backbones.bench import deploy_runtimes as rt
 from ghost_backbones.engine import autocast, convert_section, run_cli
 from ghost_backbones.export import SegmentationGraph
 
@@ -77,13 +77,14 @@ def benchmark(
         channels_last: run every model (and the input) in ``torch.channels_last`` memory format.
         deploy: inference form: ours through :func:`ghost_backbones.deploy` (norms folded, channels-last weights),
             torchvision's with channels-last weights (their fastest form without extra tooling); NCHW input.
-        runtimes: of :data:`ghost_backbones.bench.runtimes.RUNTIMES`; beyond ``("eager",)`` the whole-model graphs
-            are timed (see the module docstring), which ``amp``, ``channels_last`` and ``deploy`` do not apply to.
+        runtimes: of :func:`ghost_backbones.bench.deploy_runtimes.runtime_names`; beyond ``("eager",)`` the
+            whole-model graphs are timed (see the module docstring), which ``amp``, ``channels_last`` and
+            ``deploy`` do not apply to.
         timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
         The rows of :mod:`ghost_backbones.bench.table`, ``baseline`` being the counterpart; with runtimes, those of
-        :func:`ghost_backbones.bench.runtimes.runtime_rows` (``runtime``, ``same_runtime_speedup``, ``error``).
+        :func:`ghost_backbones.bench.deploy_runtimes.runtime_rows` (``runtime``, ``same_runtime_speedup``, ``error``).
 
     Examples::
 
@@ -146,7 +147,7 @@ def _benchmark_runtimes(
         model = build_model(cfg).eval()
         graph = SegmentationGraph(model, base_size=0, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD).eval()
         info = dict(params_m=bench.count_params(model) / 1e6, gmacs=bench.count_macs(model, image[:1].float()) / 1e9)
-        graphs[name] = rt.Graph(graph, image, "segmentation", ["mask"], info)
+        graphs[name] = rt.Graph(graph, image, info=info)
         asked[name] = runtimes if name != base else rt.with_baseline_eager(runtimes)
     timings, errors = rt.time_runtimes(graphs, asked, timing)
     entries = [(name, runtime, base) for name, base in baselines.items() for runtime in asked[name]]
@@ -178,8 +179,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument(
         "--runtime",
         default="eager",
-        help=f"comma-separated runtimes of {list(rt.RUNTIMES)} (default: eager, the models as built); beyond eager "
-        "the whole exported graphs are timed, the counterparts in eager too",
+        help=f"comma-separated runtimes of {list(rt.runtime_names())} (default: eager, the models as built); beyond "
+        "eager the whole exported graphs are timed, the counterparts in eager too",
     )
     bench.add_timing_args(p, TIMING, img_size="520")
     args = p.parse_args(argv)

@@ -75,7 +75,6 @@ def load_deployable(weights: Path) -> Deployable:
     }
     val, train = _split(cfg, cfg.data.val_split), _split(cfg, cfg.data.train_split)
     return Deployable(
-        kind="segmentation",
         graph=SegmentationGraph(model, base_size=cfg.data.base_size, mean=mean, std=std).eval(),
         metadata=metadata,
         check_images=[image for image, _ in val.samples] if val is not None else [],

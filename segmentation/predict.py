@@ -28,7 +28,7 @@ from torch import nn
 from ghost_backbones.data.images import list_images
 from ghost_backbones.engine import pretrained_mean_std, progress, resolve_device, run_cli
 from ghost_backbones.engine.outputs import iter_images, output_names, prepare_output_dir
-from ghost_backbones.export import OnnxSegmenter, is_onnx, load_onnx
+from ghost_backbones.export import FORMATS, ExportedSegmenter, is_exported, load_exported
 
 from .data.transforms import SegmentationEvalTransform
 from .draw import colorize, overlay
@@ -54,7 +54,7 @@ def predict_mask(
         >>> predict_mask(model, Image.open("photo.jpg"), 520).shape  # doctest: +SKIP
         (375, 500)
     """
-    if isinstance(model, OnnxSegmenter):  # the exported graph resizes, normalises and upsamples itself
+    if isinstance(model, ExportedSegmenter):  # the exported graph resizes, normalises and upsamples itself
         return model.predict_mask(image, base_size)
     mean, std = pretrained_mean_std(model)
     x = SegmentationEvalTransform(base_size, mean=mean, std=std).image(image.convert("RGB")).unsqueeze(0).to(device)
@@ -111,7 +111,10 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
-        "--weights", required=True, help="checkpoint written by segmentation.train (best.pth), or an exported .onnx"
+        "--weights",
+        required=True,
+        help="checkpoint written by segmentation.train (best.pth), or an exported file "
+        f"({', '.join(f.suffix for f in FORMATS)})",
     )
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output-dir", required=True, help="where masks and overlays are written (not the input folder)")
@@ -133,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     device = resolve_device(args.device)
     images = list_images(args.input)
     prepare_output_dir(args.output_dir, inputs=images)  # before the model is loaded
-    if is_onnx(args.weights):
-        model = load_onnx(args.weights, "segmentation")
+    if is_exported(args.weights):
+        model = load_exported(args.weights, "segmentation")
         recorded = model.base_size  # fixed in the exported graph
     else:
         model, cfg = load_segmenter(args.weights)

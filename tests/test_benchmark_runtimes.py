@@ -7,7 +7,7 @@ import pytest
 
 from detection import benchmark as det_bench
 from ghost_backbones.bench import TimingConfig
-from ghost_backbones.bench import runtimes as rt
+from ghost_backbones.bench import deploy_runtimes as rt
 from ghost_backbones.bench.backbone import benchmark_models
 from ghost_backbones.bench.backbone import main as backbone_main
 from segmentation import benchmark as seg_bench
@@ -41,7 +41,7 @@ def test_a_failing_runtime_is_a_row_with_its_error(monkeypatch) -> None:
     def no_onnx(*args, **kwargs):
         raise RuntimeError("exporter says no\nsecond line")
 
-    monkeypatch.setattr(rt, "_onnx_file", no_onnx)
+    monkeypatch.setattr(rt, "_float_file", no_onnx)
     rows = seg_bench.benchmark(["lraspp"], img_size=(64, 64), runtimes=("eager", "onnx", "onnx-int8"), timing=TINY)
     by = {(r["model"], r["runtime"]): r for r in rows}
     assert by["lraspp", "onnx"]["error"] == "RuntimeError: exporter says no"
@@ -122,11 +122,11 @@ def test_compile_of_a_detector_compiles_its_networks_and_leaves_the_post_process
     for arch, networks in [("fcos", ["backbone", "head"]), ("faster_rcnn", ["backbone", "rpn.head"])]:
         _, models = det_bench.arch_models(arch, 4, size=64)
         graph = DetectionGraph(models[f"{arch} (ours)"], [1, 2, 3]).eval()
-        compiled = rt._compile(graph, "detection")
+        compiled = rt._compile(graph)
         wrapped = sorted(name.removeprefix("detector.") for name, m in compiled.named_modules()
                          if isinstance(m, Compiled))  # fmt: skip
         assert wrapped == networks and not isinstance(compiled, Compiled)
         with torch.no_grad():
             assert set(compiled(image)[0].shape[1:]) <= {4}  # still runs: boxes (K, 4)
     segmenter = nn.Conv2d(3, 3, 1)
-    assert isinstance(rt._compile(segmenter, "segmentation"), Compiled)  # other graphs: compiled whole
+    assert isinstance(rt._compile(segmenter), Compiled)  # other graphs: compiled whole

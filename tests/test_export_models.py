@@ -17,7 +17,7 @@ from detection.config import DetectionConfig
 from detection.models import MODELS as DETECTORS
 from detection.models import build_model as build_detector
 from ghost_backbones.engine import config_to_dict, load_config, run_cli, save_checkpoint
-from ghost_backbones.export import load_onnx
+from ghost_backbones.export import load_exported
 from segmentation import export as segmentation_export
 from segmentation import predict as segmentation_predict
 from segmentation.config import SegmentationConfig
@@ -87,7 +87,7 @@ def test_detector_exports_whole_and_predicts_the_same(arch, coco_root, folder, c
     onnx_file = folder / f"{arch}.onnx"
     report = detection_export.main(["--weights", str(weights), "--output", str(onnx_file), "--num-check-images", "2"])
     assert report["check"]["images"] == 3  # two of the validation split + one at another size
-    model = load_onnx(onnx_file, "detection")
+    model = load_exported(onnx_file, "detection")
     assert model.metadata["task"] == "detection" and model.metadata["architecture"] == arch
     assert model.metadata["categories"] == [{"id": 1, "name": "circle"}, {"id": 3, "name": "square"},
                                             {"id": 7, "name": "triangle"}]  # fmt: skip
@@ -135,7 +135,7 @@ def test_segmenter_exports_whole_and_predicts_the_same(arch, voc_root, folder):
         ["--weights", str(weights), "--output", str(onnx_file), "--num-check-images", "2"]
     )
     assert report["check"]["min_pixel_agreement"] >= 0.999
-    model = load_onnx(onnx_file, "segmentation")
+    model = load_exported(onnx_file, "segmentation")
     assert model.metadata["input_size"] == {"base_size": 80} and model.metadata["categories"][3]["name"] == "triangle"
     images = sorted((voc_root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[:3]
     masks = {}
@@ -172,6 +172,8 @@ def test_segmenter_torchscript_and_pt2_reproduce_eager(fmt, voc_root, folder):
     image = torch.randint(0, 256, (2, 3, 70, 90), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.equal(module(image), deployable.graph(image))
+    exported = load_exported(output, "segmentation")  # as predict loads it: the format by the file's suffix
+    assert exported.metadata["format"] == fmt and torch.equal(exported(image), deployable.graph(image))
 
 
 @pytest.mark.slow
@@ -206,7 +208,7 @@ def test_int8_segmenter_measures_its_accuracy(voc_root, folder, capsys):
     assert accuracy["metric"] == "mIoU" and set(accuracy) >= {"fp32", "int8", "change", "pixel_agreement_with_fp32"}
     assert accuracy["fp32"]["images"] == 6 and report["quantization"]["calibration_images"] == 4
     assert "INT8 mIoU:" in capsys.readouterr().out
-    model = load_onnx(output, "segmentation")
+    model = load_exported(output, "segmentation")
     assert model.metadata["quantization"]["weights"] == "int8 per channel"
     image = np.asarray(Image.open(sorted((voc_root / "VOCdevkit" / "VOC2012" / "JPEGImages").iterdir())[0]))
     assert model(torch.from_numpy(image.copy()).permute(2, 0, 1)).shape == (1, *image.shape[:2])

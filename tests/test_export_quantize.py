@@ -109,8 +109,7 @@ def test_int8_one_stage_detector_runs_on_an_image_without_candidates(tmp_path) -
     graph = DetectionGraph(build_model(cfg).eval(), [1, 2]).eval()
     image = torch.randint(0, 256, (3, 160, 160), dtype=torch.uint8)
     assert len(graph(image)[0]) == 0  # untrained: no score passes 0.05, every level keeps no candidate
-    outputs = ["boxes", "labels", "scores"]
-    write_model(graph, image, tmp_path / "m.onnx", fmt="onnx", kind="detection", outputs=outputs, meta={})
+    write_model(graph, image, tmp_path / "m.onnx", fmt="onnx", spec=graph.spec, meta={})
     calibration = [np.random.default_rng(i).integers(0, 256, (3, 160, 160), dtype=np.uint8) for i in range(2)]
     quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", calibration)
     assert len(onnx.load(str(tmp_path / "q.onnx")).graph.value_info) == 0

@@ -315,7 +315,7 @@ def test_deploy_can_keep_the_concat() -> None:
 
 def test_benchmark_spec_concat_times_the_deploy_form_without_the_split() -> None:
     from ghost_backbones.bench.backbone import build_benchmark_model
-    from ghost_backbones.bench.runtimes import _deploy
+    from ghost_backbones.bench.deploy_runtimes import _deploy
 
     concat, _ = build_benchmark_model("ghostnet:concat", torch.device("cpu"))
     split, _ = build_benchmark_model("ghostnet:deploy", torch.device("cpu"))

@@ -10,7 +10,7 @@ Examples::
     python -m ghost_backbones.bench --device cuda --amp --channels-last --batch-size 256
     python -m ghost_backbones.bench --models ghostnet,ghostnetv3 --baseline mobilenetv3_large_100 --runtime eager,onnx
 
-``--runtime`` (:mod:`ghost_backbones.bench.runtimes`) times each model in each runtime (the classifier, float
+``--runtime`` (:mod:`ghost_backbones.bench.deploy_runtimes`) times each model in each runtime (the classifier, float
 batch in, logits out), the baseline in eager too; each row has its speed-up over the baseline in eager and in the
 same runtime.
 """
@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from ghost_backbones.engine import autocast
+from ghost_backbones.export import GraphSpec
 
-from . import runtimes as rt
+from . import deploy_runtimes as rt
 from .harness import Case, TimingConfig, add_timing_args, time_cases
 from .table import report, result_row
 from .timing import count_macs, count_params, parse_img_size
@@ -144,9 +145,9 @@ def benchmark_models(
         img_size: ``(H, W)``.
         amp: autocast (float16 on CUDA, bfloat16 on CPU).
         channels_last: channels-last weights and input.
-        runtimes: of :data:`ghost_backbones.bench.runtimes.RUNTIMES`; beyond ``("eager",)`` in float32 on NCHW input
-            (no ``amp``, no ``channels_last``: the ``deploy`` runtime has channels-last weights), the baseline in eager
-            too, rows of :func:`ghost_backbones.bench.runtimes.runtime_rows`.
+        runtimes: of :func:`ghost_backbones.bench.deploy_runtimes.runtime_names`; beyond ``("eager",)`` in float32
+            on NCHW input (no ``amp``, no ``channels_last``: the ``deploy`` runtime has channels-last weights), the
+            baseline in eager too, rows of :func:`ghost_backbones.bench.deploy_runtimes.runtime_rows`.
         timing: device, threads, warmup, iters, repeats, timer (default: :data:`TIMING`).
 
     Returns:
@@ -175,7 +176,7 @@ def benchmark_models(
         for spec in names:
             model, unfused = build_benchmark_model(spec, torch.device("cpu"))
             info = dict(params_m=count_params(unfused) / 1e6, gmacs=count_macs(model, x[:1]) / 1e9)
-            graphs[spec] = rt.Graph(model, x, "classification", ["logits"], info)
+            graphs[spec] = rt.Graph(model, x, GraphSpec.network(["logits"]), info)
             asked[spec] = rt.with_baseline_eager(runtimes) if spec == baseline else runtimes
         timings, errors = rt.time_runtimes(graphs, asked, timing)
         entries = [(spec, runtime, baseline) for spec in names for runtime in asked[spec]]
@@ -221,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--runtime",
         default="eager",
-        help=f"comma-separated runtimes of {list(rt.RUNTIMES)} (default: eager); the baseline is timed in eager too",
+        help=f"comma-separated runtimes of {list(rt.runtime_names())} (default: eager); the baseline is timed in "
+        "eager too",
     )
     add_timing_args(parser, TIMING, img_size="224")
     args = parser.parse_args(argv)

@@ -1,31 +1,45 @@
 """Whole trained models exported: ONNX (pre- and post-processing inside), TorchScript, ``torch.export``, INT8.
 
 The tasks' ``export.py`` CLIs describe their checkpoint (`Deployable`) and call `export_main`; their ``predict``
-runs an exported ``.onnx`` file through `load_onnx`. onnx and onnxruntime are imported only when used.
+runs an exported file through `load_exported`. Each format is an entry of `FORMATS` (`ExportFormat`, registered by
+its module: :mod:`.onnx_format`, :mod:`.torchscript_format`, :mod:`.pt2_format`); onnx and onnxruntime are imported
+only when used.
 """
 
-from .check import check_outputs, compare_detections, pixel_agreement
+# isort: off
+from . import onnx_format, torchscript_format, pt2_format  # noqa: F401  (registered in this order)
+
+# isort: on
+from .check import DetectionCheck, SegmentationCheck, check_outputs, compare_detections, pixel_agreement
 from .cli import Deployable, ExportSpec, export_main, export_model
+from .exported_models import ExportedDetector, ExportedModel, ExportedSegmenter, is_exported, load_exported
+from .formats import FORMATS, ExportedGraph, ExportFormat, GraphSpec, ModuleGraph, write_model
 from .graphs import DetectionGraph, SegmentationGraph, antialiased_resize
-from .runtime import OnnxDetector, OnnxModel, OnnxSegmenter, is_onnx, load_onnx
-from .writers import FORMATS, write_model
+from .onnx_format import OnnxModel
 
 __all__ = [
     "FORMATS",
     "Deployable",
+    "DetectionCheck",
     "DetectionGraph",
+    "ExportFormat",
     "ExportSpec",
-    "OnnxDetector",
+    "ExportedDetector",
+    "ExportedGraph",
+    "ExportedModel",
+    "ExportedSegmenter",
+    "GraphSpec",
+    "ModuleGraph",
     "OnnxModel",
-    "OnnxSegmenter",
+    "SegmentationCheck",
     "SegmentationGraph",
     "antialiased_resize",
     "check_outputs",
     "compare_detections",
     "export_main",
     "export_model",
-    "is_onnx",
-    "load_onnx",
+    "is_exported",
+    "load_exported",
     "pixel_agreement",
     "write_model",
 ]

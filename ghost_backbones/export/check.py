@@ -25,9 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExportError
+from .formats import OutputCheck
 
 __all__ = [
     "BOX_ATOL",
+    "DetectionCheck",
+    "SegmentationCheck",
     "PIXEL_AGREEMENT",
     "SCORE_ATOL",
     "SCORE_MIN",
@@ -42,6 +45,7 @@ SCORE_MIN = 0.05
 PIXEL_AGREEMENT = 0.999
 
 Outputs = Sequence[np.ndarray]
+Runner = Callable[[Any], Outputs]
 
 
 def pixel_agreement(expected: np.ndarray, got: np.ndarray) -> float:
@@ -88,10 +92,65 @@ def compare_detections(expected: Outputs, got: Outputs) -> str | None:
     return None
 
 
+class DetectionCheck:
+    """The check of a detection graph (outputs ``boxes, labels, scores[, masks]``): `compare_detections`."""
+
+    def __init__(self) -> None:
+        self.compared = 0
+
+    def compare(self, expected: Outputs, got: Outputs) -> str | None:
+        self.compared += int((expected[2] > SCORE_MIN).sum())
+        return compare_detections(expected, got)
+
+    def summary(self) -> dict[str, Any]:
+        return {"detections": self.compared}
+
+    def said(self) -> str:
+        return f"{self.compared} detection(s) above {SCORE_MIN} match"
+
+    def warning(self) -> str | None:
+        if self.compared:
+            return None
+        return (
+            f"no detection scored above {SCORE_MIN} on the check images: only empty outputs were compared; "
+            "pass --check-images DIR with images the model detects objects in"
+        )
+
+    def int8_agreement(self, fp32: Runner, int8: Runner, images: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+        return {"detections_fp32_int8": [(len(fp32(x)[2]), len(int8(x)[2])) for _, x in images]}
+
+
+class SegmentationCheck:
+    """The check of a segmentation graph (output ``mask``): at least `PIXEL_AGREEMENT` of the pixels agree."""
+
+    def __init__(self) -> None:
+        self.worst = 1.0
+
+    def compare(self, expected: Outputs, got: Outputs) -> str | None:
+        agreement = pixel_agreement(expected[0], got[0])
+        self.worst = min(self.worst, agreement)
+        if agreement < PIXEL_AGREEMENT:
+            return f"output 'mask': {agreement:.4%} of the pixels agree (at least {PIXEL_AGREEMENT:.1%} needed)"
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {"min_pixel_agreement": self.worst}
+
+    def said(self) -> str:
+        return f"at least {self.worst:.4%} of the pixels agree"
+
+    def warning(self) -> str | None:
+        return None
+
+    def int8_agreement(self, fp32: Runner, int8: Runner, images: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+        agreement = [pixel_agreement(fp32(x)[0], int8(x)[0]) for _, x in images]
+        return {"pixel_agreement_with_fp32": float(np.mean(agreement))}
+
+
 def check_outputs(
-    kind: str,
-    reference: Callable[[Any], Outputs],
-    candidate: Callable[[Any], Outputs],
+    check: OutputCheck,
+    reference: Runner,
+    candidate: Runner,
     images: Sequence[tuple[str, Any]],
     *,
     what: str,
@@ -99,33 +158,23 @@ def check_outputs(
     """Run ``reference`` and ``candidate`` on each ``(name, image)``; raise `ExportError` at the first difference.
 
     Args:
-        kind: ``"detection"`` or ``"segmentation"``.
+        check: how the outputs are compared (`DetectionCheck`, `SegmentationCheck`: the graph's
+            ``GraphSpec.check``); it keeps the figures of the summary.
         reference: the eager model (image -> output arrays).
         candidate: the exported model.
         images: the sample images, named for the message.
         what: the exported file, for the message.
 
     Returns:
-        ``{"images": n, "detections": compared}`` (detection) or ``{"images": n, "min_pixel_agreement": a}``.
+        ``{"images": n, **check.summary()}``: ``"detections"`` compared, or ``"min_pixel_agreement"``.
     """
-    summary: dict[str, Any] = {"images": len(images)}
-    worst, compared = 1.0, 0
     for name, image in images:
         expected = reference(image)
         try:
             got = candidate(image)
         except Exception as e:  # the runtimes raise their own types: any failure is the file's
             raise ExportError(f"{what} fails on {name}: {type(e).__name__}: {e}") from e
-        if kind == "detection":
-            problem = compare_detections(expected, got)
-            compared += int((expected[2] > SCORE_MIN).sum())
-        else:
-            agreement = pixel_agreement(expected[0], got[0])
-            worst = min(worst, agreement)
-            problem = None
-            if agreement < PIXEL_AGREEMENT:
-                problem = f"output 'mask': {agreement:.4%} of the pixels agree (at least {PIXEL_AGREEMENT:.1%} needed)"
+        problem = check.compare(expected, got)
         if problem:
             raise ExportError(f"{what} does not reproduce the eager model on {name}: {problem}")
-    summary.update({"detections": compared} if kind == "detection" else {"min_pixel_agreement": worst})
-    return summary
+    return {"images": len(images), **check.summary()}

@@ -26,18 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..data.images import list_images, read_rgb
 from ..errors import ExportError
-from .check import Outputs, check_outputs, pixel_agreement
-from .locate import first_divergent_layer
-from .quantize import DEFAULT_CONVS, QUANTIZE_CONVS, quantize_int8
-from .runtime import OnnxModel
-from .writers import FORMATS, write_model
+from .check import Outputs, check_outputs
+from .formats import FORMATS, ExportFormat, GraphSpec, OutputCheck, write_model
+from .quantize import DEFAULT_CONVS, QUANTIZE_CONVS
 
 __all__ = ["Deployable", "ExportSpec", "export_main", "export_model"]
 
@@ -50,22 +47,27 @@ class Deployable:
     """A trained model ready to export.
 
     Args:
-        kind: ``"detection"`` or ``"segmentation"``.
         graph: the whole model (`DetectionGraph` / `SegmentationGraph`), eval mode.
         metadata: what the file records (task, architecture, categories, input size; JSON-able values).
         check_images: default sample images for the check (the checkpoint's validation split; may be empty).
         calib_images: default calibration images for ``--int8`` (its training split; may be empty).
         evaluate: scores a model on the validation split (``None``: the split is not on this machine).
         metric: the key of ``evaluate``'s result that is printed (``"mIoU"``, ``"AP"``).
+        spec: the graph's inputs, outputs and check (``None``: the graph's own ``spec``).
     """
 
-    kind: str
     graph: nn.Module
     metadata: dict[str, Any]
     check_images: list[Path] = field(default_factory=list)
     calib_images: list[Path] = field(default_factory=list)
     evaluate: Evaluate | None = None
     metric: str = ""
+    spec: GraphSpec | None = None
+
+    def __post_init__(self) -> None:
+        self.spec = self.spec or getattr(self.graph, "spec", None)
+        if not isinstance(self.spec, GraphSpec):
+            raise TypeError(f"{type(self.graph).__name__} declares no GraphSpec (a `spec` property); pass spec=")
 
 
 @dataclass(frozen=True)
@@ -76,20 +78,20 @@ class ExportSpec:
     load: Callable[[Path], Deployable]
 
 
-def _as_input(image: Tensor, kind: str, dtype: str) -> Tensor:
-    """A uint8 ``(3, H, W)`` image as the graph's input: ``(3, H, W)`` (detection) or ``(1, 3, H, W)``."""
-    image = image if kind == "detection" else image[None]
+def _as_input(image: Tensor, batched: bool, dtype: str) -> Tensor:
+    """A uint8 ``(3, H, W)`` image as the graph's input: ``(1, 3, H, W)`` for a graph taking batches."""
+    image = image[None] if batched else image
     return image if dtype == "uint8" else image.float()
 
 
 def sample_images(
-    folder: str | None, defaults: list[Path], count: int, *, kind: str, dtype: str, side: int, seed: int = 0
+    folder: str | None, defaults: list[Path], count: int, *, batched: bool, dtype: str, side: int, seed: int = 0
 ) -> list[tuple[str, Tensor]]:
     """``count`` named graph inputs: from ``folder``, else the first ``defaults``, else random images near ``side``."""
     paths = list_images(folder) if folder else defaults
     if paths:
         chosen = paths[:count]
-        return [(str(p), _as_input(pil_to_tensor(read_rgb(p)), kind, dtype))
+        return [(str(p), _as_input(pil_to_tensor(read_rgb(p)), batched, dtype))
                 for p in chosen]  # fmt: skip
     generator = torch.Generator().manual_seed(seed)
     shapes = [(side, side * 5 // 4), (side * 5 // 4, side), (side + 7, side + 13)]
@@ -97,7 +99,7 @@ def sample_images(
     for i in range(count):
         height, width = shapes[i % len(shapes)]
         image = torch.randint(0, 256, (3, height, width), generator=generator, dtype=torch.uint8)
-        images.append((f"random image {i} ({height}x{width})", _as_input(image, kind, dtype)))
+        images.append((f"random image {i} ({height}x{width})", _as_input(image, batched, dtype)))
     return images
 
 
@@ -124,12 +126,9 @@ def eager_runner(graph: nn.Module) -> Callable[[Tensor], Outputs]:
     return run
 
 
-def file_runner(path: Path, fmt: str) -> Callable[[Tensor], Outputs]:
-    """``image -> output arrays`` of an exported file, run as its users run it."""
-    if fmt == "onnx":
-        return OnnxModel(path).run
-    module = torch.jit.load(str(path)) if fmt == "torchscript" else torch.export.load(str(path)).module()
-    return eager_runner(module)
+def file_runner(path: Path, fmt: str, *, threads: int | None = None) -> Callable[[Tensor], Outputs]:
+    """``image -> output arrays`` of an exported file in format ``fmt``, run as its users run it."""
+    return FORMATS.get(fmt).load(path, threads=threads).run
 
 
 def _refuse_existing(*paths: Path) -> None:
@@ -146,47 +145,51 @@ def _side(meta: dict[str, Any]) -> int:
 
 def export_model(deployable: Deployable, output: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Write, check and (``--int8``) quantize ``deployable`` to ``output``; returns the report printed."""
-    kind, meta = deployable.kind, {**deployable.metadata, "format": args.format, "input_dtype": args.input_dtype}
-    checks = sample_images(args.check_images, deployable.check_images, args.num_check_images, kind=kind,
+    return _export(deployable, output, args)[0]
+
+
+def _export(deployable: Deployable, output: Path, args: argparse.Namespace) -> tuple[dict[str, Any], OutputCheck]:
+    """`export_model`'s report and the check that ran (what it says of the agreement)."""
+    spec, fmt = deployable.spec, FORMATS.get(args.format)
+    meta = {**deployable.metadata, "format": fmt.name, "input_dtype": args.input_dtype, "outputs": list(spec.outputs)}
+    checks = sample_images(args.check_images, deployable.check_images, args.num_check_images, batched=spec.batched,
                            dtype=args.input_dtype, side=_side(meta))  # fmt: skip
     checks.append(resized_variant(*checks[0]))
-    outputs = ["boxes", "labels", "scores"] if kind == "detection" else ["mask"]
-    if kind == "detection" and len(eager_runner(deployable.graph)(checks[0][1])) == 4:
-        outputs.append("masks")
-    meta["outputs"] = outputs
-    report: dict[str, Any] = {"output": str(output), "format": args.format}
+    check = spec.check()
+    report: dict[str, Any] = {"output": str(output), "format": fmt.name}
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
-        fp32 = Path(tmp) / f"model{output.suffix or '.' + args.format}"
-        write_model(deployable.graph, checks[0][1], fp32, fmt=args.format, kind=kind, outputs=outputs, meta=meta)
+        fp32 = Path(tmp) / f"model{output.suffix or fmt.suffix}"
+        write_model(deployable.graph, checks[0][1], fp32, fmt=fmt.name, spec=spec, meta=meta)
         reference = eager_runner(deployable.graph)
         try:
-            report["check"] = check_outputs(kind, reference, file_runner(fp32, args.format), checks, what=str(output))
+            report["check"] = check_outputs(check, reference, file_runner(fp32, fmt.name), checks, what=str(output))
         except ExportError as e:
-            raise ExportError(f"{e}{_divergent_layer(deployable.graph, fp32, args.format, checks)}") from e
+            raise ExportError(f"{e}{_divergent_layer(deployable.graph, fp32, fmt, checks)}") from e
         final = fp32
         if args.int8:
-            final = Path(tmp) / "model_int8.onnx"
-            calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images, kind=kind,
-                                  dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
+            final = Path(tmp) / f"model_int8{fmt.suffix}"
+            calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images,
+                                  batched=spec.batched, dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
             images = (x.numpy() for _, x in calib)
-            report["quantization"] = quantize_int8(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS)
-            report["accuracy"] = _accuracy(deployable, fp32, final, checks)
+            report["quantization"] = fmt.quantize(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS)
+            report["accuracy"] = _accuracy(deployable, fmt, fp32, final, checks)
         _refuse_existing(output)
         os.replace(final, output)
     if args.int8:
         accuracy_file = output.with_name(f"{output.stem}.accuracy.json")
         accuracy_file.write_text(json.dumps(report["accuracy"], indent=2) + "\n")
         report["accuracy_file"] = str(accuracy_file)
-    return report
+    return report, check
 
 
-def _divergent_layer(graph: nn.Module, path: Path, fmt: str, checks: list[tuple[str, Tensor]]) -> str:
-    """``"; first layer that differs ..."`` for a failed ONNX check (on the first check image that shows one)."""
-    if fmt != "onnx":
+def _divergent_layer(graph: nn.Module, path: Path, fmt: ExportFormat, checks: list[tuple[str, Tensor]]) -> str:
+    """``"; first layer that differs ..."`` for a failed check of a format that can locate it (on the first check
+    image that shows one)."""
+    if fmt.locate is None:
         return ""
     for name, image in checks:
         try:
-            found = first_divergent_layer(graph, path, image)
+            found = fmt.locate(graph, path, image)
         except Exception:  # locating is a courtesy: the check's own error stands
             return ""
         if found:
@@ -194,9 +197,11 @@ def _divergent_layer(graph: nn.Module, path: Path, fmt: str, checks: list[tuple[
     return "; every layer's output agrees, so the difference is in the post-processing"
 
 
-def _accuracy(deployable: Deployable, fp32: Path, int8: Path, checks: list[tuple[str, Tensor]]) -> dict[str, Any]:
+def _accuracy(
+    deployable: Deployable, fmt: ExportFormat, fp32: Path, int8: Path, checks: list[tuple[str, Tensor]]
+) -> dict[str, Any]:
     """The validation metric of the float and the INT8 model (when the split is here) and their agreement."""
-    runs = {"fp32": OnnxModel(fp32).run, "int8": OnnxModel(int8).run}
+    runs = {"fp32": file_runner(fp32, fmt.name), "int8": file_runner(int8, fmt.name)}
     result: dict[str, Any] = {}
     if deployable.evaluate is not None:
         for name, run in runs.items():
@@ -204,12 +209,7 @@ def _accuracy(deployable: Deployable, fp32: Path, int8: Path, checks: list[tuple
             result[name] = {deployable.metric: metrics[deployable.metric], "images": metrics.get("images")}
         result["metric"] = deployable.metric
         result["change"] = result["int8"][deployable.metric] - result["fp32"][deployable.metric]
-    if deployable.kind == "segmentation":
-        agreement = [pixel_agreement(runs["fp32"](x)[0], runs["int8"](x)[0]) for _, x in checks]
-        result["pixel_agreement_with_fp32"] = float(np.mean(agreement))
-    else:
-        counts = [(len(runs["fp32"](x)[2]), len(runs["int8"](x)[2])) for _, x in checks]
-        result["detections_fp32_int8"] = counts
+    result.update(deployable.spec.check().int8_agreement(runs["fp32"], runs["int8"], checks))
     return result
 
 
@@ -219,11 +219,12 @@ def build_parser(task: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--weights", required=True, help=f"checkpoint written by {task}.train (best.pth)")
     p.add_argument("--output", required=True, help="the file to write (never replaced if it exists)")
-    p.add_argument("--format", default="onnx", help=f"one of {list(FORMATS)} (default: onnx)")
+    p.add_argument("--format", default="onnx", help=f"one of {FORMATS.names()} (default: onnx)")
     p.add_argument("--input-dtype", default="uint8", help="the graph's input type: uint8 or float32 (0-255)")
     p.add_argument("--check-images", help="folder of images to check the export on (default: the validation split)")
     p.add_argument("--num-check-images", type=int, default=4, help="images the export is checked on")
-    p.add_argument("--int8", action="store_true", help="quantize to INT8 (onnx only) and measure the accuracy change")
+    quantizable = [f.name for f in FORMATS if f.can_quantize]
+    p.add_argument("--int8", action="store_true", help=f"quantize to INT8 ({quantizable}) and measure the change")
     p.add_argument("--calib-images", help="folder of calibration images for --int8 (default: the training split)")
     p.add_argument("--num-calib-images", type=int, default=200, help="calibration images used by --int8")
     p.add_argument(
@@ -236,15 +237,18 @@ def build_parser(task: str) -> argparse.ArgumentParser:
 
 def _check_args(args: argparse.Namespace) -> Path:
     if args.format not in FORMATS:
-        raise ValueError(f"--format must be one of {list(FORMATS)}, got {args.format!r}")
+        raise ValueError(f"--format must be one of {FORMATS.names()}, got {args.format!r}")
+    fmt = FORMATS.get(args.format)
     if args.input_dtype not in ("uint8", "float32"):
         raise ValueError(f"--input-dtype must be uint8 or float32, got {args.input_dtype!r}")
     if args.int8_convs is not None and args.int8_convs not in QUANTIZE_CONVS:
         raise ValueError(f"--int8-convs must be one of {list(QUANTIZE_CONVS)}, got {args.int8_convs!r}")
     if args.int8_convs is not None and not args.int8:
         raise ValueError("--int8-convs chooses what --int8 quantizes; add --int8 (or leave --int8-convs out)")
-    if args.int8 and args.format != "onnx":
-        raise ValueError(f"--int8 quantizes ONNX models; it needs --format onnx, got --format {args.format}")
+    if args.int8 and not fmt.can_quantize:
+        quantizable = [f for f in FORMATS if f.can_quantize]
+        titles, flags = (" or ".join(x) for x in zip(*((f.title, f"--format {f.name}") for f in quantizable)))
+        raise ValueError(f"--int8 quantizes {titles} models; it needs {flags}, got --format {args.format}")
     if args.num_check_images < 1 or args.num_calib_images < 1:
         raise ValueError(
             f"--num-check-images and --num-calib-images must be >= 1, got {args.num_check_images}, "
@@ -258,6 +262,7 @@ def _check_args(args: argparse.Namespace) -> Path:
     if not weights.is_file():
         raise FileNotFoundError(f"--weights: checkpoint not found: {weights}")
     _refuse_existing(output)
+    fmt.require()
     if args.int8:
         _refuse_existing(output.with_name(f"{output.stem}.accuracy.json"))
     if not output.parent.is_dir():
@@ -272,18 +277,11 @@ def export_main(spec: ExportSpec, argv: Sequence[str] | None = None) -> dict[str
     deployable = spec.load(Path(args.weights))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        report = export_model(deployable, output, args)
-    check = report["check"]
-    agreed = (f"{check['detections']} detection(s) above 0.05 match" if deployable.kind == "detection"
-              else f"at least {check['min_pixel_agreement']:.4%} of the pixels agree")  # fmt: skip
-    print(f"wrote {output} ({args.format}); checked against the eager model on {check['images']} image(s): {agreed}")
-    if deployable.kind == "detection" and check["detections"] == 0:
-        warnings.warn(
-            "no detection scored above 0.05 on the check images: only empty outputs were compared; "
-            "pass --check-images DIR with images the model detects objects in",
-            UserWarning,
-            stacklevel=2,
-        )
+        report, check = _export(deployable, output, args)
+    images = report["check"]["images"]
+    print(f"wrote {output} ({args.format}); checked against the eager model on {images} image(s): {check.said()}")
+    if check.warning():
+        warnings.warn(check.warning(), UserWarning, stacklevel=2)
     if args.int8:
         accuracy = report["accuracy"]
         if "metric" in accuracy:

@@ -27,6 +27,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
+from .check import DetectionCheck, SegmentationCheck
+from .formats import GraphSpec
+
 __all__ = ["DetectionGraph", "SegmentationGraph", "antialiased_resize", "resize_weights"]
 
 
@@ -119,6 +122,19 @@ class DetectionGraph(nn.Module):
             transform.__dict__.update(detector.transform.__dict__)  # the same settings and submodules
             detector.transform = transform
         self.register_buffer("category_ids", torch.tensor([0, *category_ids], dtype=torch.int64), persistent=False)
+        roi_heads = getattr(detector, "roi_heads", None)
+        self.has_masks = bool(roi_heads is not None and roi_heads.has_mask())
+
+    @property
+    def spec(self) -> GraphSpec:
+        """One image ``(3, H, W)`` of any size in; ``boxes``, ``labels``, ``scores`` (``masks``) per detection out."""
+        outputs = ("boxes", "labels", "scores", "masks") if self.has_masks else ("boxes", "labels", "scores")
+        axes: dict[str, dict[int, str]] = {"image": {1: "height", 2: "width"}}
+        axes.update({name: {0: "detections"} for name in outputs})
+        if self.has_masks:
+            axes["masks"] = {0: "detections", 2: "height", 3: "width"}
+        note = "torchvision's detection post-processing has data-dependent shapes"
+        return GraphSpec(outputs, axes, task="detection", check=DetectionCheck, note=note)
 
     def forward(self, image: Tensor) -> tuple[Tensor, ...]:
         if image.dim() == 4:  # (1, 3, H, W)
@@ -148,6 +164,12 @@ class SegmentationGraph(nn.Module):
         self.base_size = base_size
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    @property
+    def spec(self) -> GraphSpec:
+        """A batch ``(N, 3, H, W)`` of any size in, the class map ``mask`` ``(N, H, W)`` out."""
+        axes = {"image": {0: "batch", 2: "height", 3: "width"}, "mask": {0: "batch", 1: "height", 2: "width"}}
+        return GraphSpec(("mask",), axes, task="segmentation", check=SegmentationCheck)
 
     def forward(self, image: Tensor) -> Tensor:
         if image.dim() == 3:

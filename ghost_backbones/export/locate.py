@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .runtime import import_onnxruntime
+from .formats import import_or_explain
 
 __all__ = ["RELATIVE_TOLERANCE", "first_divergent_layer"]
 
@@ -73,7 +73,7 @@ def _scope_modules(graph: nn.Module, node_name: str) -> list[nn.Module] | None:
 
 def _onnx_outputs(graph: nn.Module, path: str | Path, image: Tensor) -> dict[str, np.ndarray]:
     """Module name -> the output of the last node in that module's scope, from the file run with every node exposed."""
-    ort = import_onnxruntime()
+    ort = import_or_explain("onnxruntime", "locating the layer an ONNX file differs at")
     import onnx
 
     model = onnx.load(str(path))

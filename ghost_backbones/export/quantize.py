@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExportError
-from .runtime import import_onnxruntime
+from .formats import import_or_explain
 
 __all__ = [
     "CALIBRATION_CHUNK",
@@ -102,6 +102,59 @@ def heavy_convolutions(model: Any, min_fan_in: int = HEAVY_FAN_IN) -> list[str]:
     return heavy
 
 
+def _selection(model: Any, fp32: str | Path, convs: str, keep_edges_float: bool) -> tuple[dict[str, Any], list, list]:
+    """``quantize_static``'s node selection for ``convs``, the heavy convolutions chosen and the ones kept float."""
+    float_nodes = edge_convolutions(model) if keep_edges_float else []
+    chosen = [name for name in heavy_convolutions(model) if name not in float_nodes] if convs == "heavy" else []
+    if convs == "heavy" and not chosen:
+        log.warning("%s: no convolution is heavy enough for INT8 to pay (dense, fan-in >= %d); quantizing every "
+                    "convolution, which is slower than float on x86 CPUs without VNNI", fp32, HEAVY_FAN_IN)  # fmt: skip
+    selection = (
+        {"op_types_to_quantize": ["Conv"], "nodes_to_quantize": chosen}
+        if chosen
+        else {"op_types_to_quantize": list(QUANTIZED_OPS), "nodes_to_exclude": float_nodes}
+    )
+    return selection, chosen, float_nodes
+
+
+def _calibration_reader(arrays: list[np.ndarray], input_name: str) -> Any:
+    """An onnxruntime ``CalibrationDataReader`` of ``arrays`` in chunks of `CALIBRATION_CHUNK` (``set_range``):
+    onnxruntime merges each chunk's ranges."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.window: Iterator[np.ndarray] = iter(arrays)
+
+        def __len__(self) -> int:  # whole chunks (the last one may hold fewer images)
+            return -(-len(arrays) // CALIBRATION_CHUNK) * CALIBRATION_CHUNK
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.window = iter(arrays[start_index:end_index])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            image = next(self.window, None)
+            return None if image is None else {input_name: image}
+
+    return Reader()
+
+
+def _finish(int8: str | Path, props: dict[str, str], info: dict[str, Any]) -> None:
+    """The quantized file without the quantizer's shape annotations, with the float file's metadata and ``info``."""
+    import onnx
+
+    quantized = onnx.load(str(int8))
+    # The quantizer leaves its shape-inference results in the graph (value_info). With them, onnxruntime's
+    # ReshapeFusion turns the dynamic-shape Reshapes of torchvision's box code into a constant (0, -1), which fails
+    # on an empty tensor: an INT8 RetinaNet crashed on every image where a level kept no candidate. Without them
+    # (as in the float file) the fusion does not fire; onnxruntime infers the shapes itself.
+    del quantized.graph.value_info[:]
+    del quantized.metadata_props[:]
+    for key, value in {**props, "quantization": json.dumps(info)}.items():
+        quantized.metadata_props.add(key=key, value=value)
+    onnx.save(quantized, str(int8))
+
+
 def quantize_int8(
     fp32: str | Path,
     int8: str | Path,
@@ -125,48 +178,22 @@ def quantize_int8(
     Returns:
         The ``quantization`` metadata: method, operators, convolutions kept in float, number of calibration images.
     """
-    import_onnxruntime()
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    import_or_explain("onnxruntime", "INT8 quantization")
+    onnx = import_or_explain("onnx", "INT8 quantization")
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if convs not in QUANTIZE_CONVS:
         raise ExportError(f"convs must be one of {list(QUANTIZE_CONVS)}, got {convs!r}")
     arrays = list(images)
     model = onnx.load(str(fp32))
-    float_nodes = edge_convolutions(model) if keep_edges_float else []
     if not arrays:
         raise ExportError("INT8 calibration needs at least one image; none was given")
-    chosen = [name for name in heavy_convolutions(model) if name not in float_nodes] if convs == "heavy" else []
-    if convs == "heavy" and not chosen:
-        log.warning("%s: no convolution is heavy enough for INT8 to pay (dense, fan-in >= %d); quantizing every "
-                    "convolution, which is slower than float on x86 CPUs without VNNI", fp32, HEAVY_FAN_IN)  # fmt: skip
-    selection = (
-        {"op_types_to_quantize": ["Conv"], "nodes_to_quantize": chosen}
-        if chosen
-        else {"op_types_to_quantize": list(QUANTIZED_OPS), "nodes_to_exclude": float_nodes}
-    )
-
-    class Reader(CalibrationDataReader):
-        """The images in chunks of `CALIBRATION_CHUNK` (``set_range``): onnxruntime merges each chunk's ranges."""
-
-        def __init__(self) -> None:
-            self.window: Iterator[np.ndarray] = iter(arrays)
-
-        def __len__(self) -> int:  # whole chunks (the last one may hold fewer images)
-            return -(-len(arrays) // CALIBRATION_CHUNK) * CALIBRATION_CHUNK
-
-        def set_range(self, start_index: int, end_index: int) -> None:
-            self.window = iter(arrays[start_index:end_index])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            image = next(self.window, None)
-            return None if image is None else {input_name: image}
-
+    selection, chosen, float_nodes = _selection(model, fp32, convs, keep_edges_float)
     try:
         quantize_static(
             str(fp32),
             str(int8),
-            Reader(),
+            _calibration_reader(arrays, input_name),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -180,15 +207,5 @@ def quantize_int8(
             "activations": "uint8 per tensor (MinMax)", "operators": selection["op_types_to_quantize"],
             "convolutions": f"heavy (dense, fan-in >= {HEAVY_FAN_IN}): {len(chosen)}" if chosen else "all",
             "float_nodes": float_nodes, "calibration_images": len(arrays)}  # fmt: skip
-    props = {p.key: p.value for p in model.metadata_props}
-    quantized = onnx.load(str(int8))
-    # The quantizer leaves its shape-inference results in the graph (value_info). With them, onnxruntime's
-    # ReshapeFusion turns the dynamic-shape Reshapes of torchvision's box code into a constant (0, -1), which fails
-    # on an empty tensor: an INT8 RetinaNet crashed on every image where a level kept no candidate. Without them
-    # (as in the float file) the fusion does not fire; onnxruntime infers the shapes itself.
-    del quantized.graph.value_info[:]
-    del quantized.metadata_props[:]
-    for key, value in {**props, "quantization": json.dumps(info)}.items():
-        quantized.metadata_props.add(key=key, value=value)
-    onnx.save(quantized, str(int8))
+    _finish(int8, {p.key: p.value for p in model.metadata_props}, info)
     return info

@@ -1,5 +1,5 @@
-"""The ``--runtime`` axis of the benchmark CLIs: one model run eager, in its deploy form, compiled, or exported to
-onnxruntime in float32 or INT8.
+"""The ``--runtime`` axis of the benchmark CLIs: one model run eager, in its deploy form, compiled, or exported in
+each registered export format (`ghost_backbones.export.FORMATS`), in float32 and, where the format quantizes, INT8.
 
 Every runtime times the same callable, the *graph* a task hands over (the whole model as it is exported: image in,
 answer out, see :mod:`ghost_backbones.export.graphs`), built by :func:`build_runtime`:
@@ -13,11 +13,13 @@ deploy      :func:`ghost_backbones.deploy` of the graph: norms folded, GhostNetV
             MobileNetV3, only the channels-last weights)
 compile     ``torch.compile`` of the deploy form (compiled by one untimed call when built); of a detector, its
             network parts (:data:`DETECTOR_NETWORKS`), the post-processing eager
-onnx        the deploy form written by :func:`ghost_backbones.export.write_model` (the exporter of
-            ``<task>.export``), checked against eager on the sample (:func:`ghost_backbones.export.check_outputs`),
-            run by onnxruntime (CPU, ``threads`` intra-op threads)
-onnx-int8   that file quantized by :func:`ghost_backbones.export.quantize.quantize_int8` (static QDQ, its heavy
-            convolutions, calibrated on random images: enough for speed, not for accuracy)
+FORMAT      each export format's name (``onnx``, ``torchscript``, ``pt2``): the deploy form written by
+            :func:`ghost_backbones.export.write_model` (the exporter of ``<task>.export``), checked against eager on
+            the sample (:func:`ghost_backbones.export.check_outputs`), run by the format's loader (onnxruntime: CPU,
+            ``threads`` intra-op threads)
+FORMAT-int8 of a format that quantizes (``onnx-int8``): that file quantized by the format's ``quantize``
+            (ONNX: :func:`ghost_backbones.export.quantize.quantize_int8`, static QDQ, its heavy convolutions),
+            calibrated on random images: enough for speed, not for accuracy
 ==========  =====================================================================================================
 
 A runtime that cannot be built (an exporter or compiler error, a failed check) is no crash: its row carries the
@@ -28,6 +30,8 @@ Examples::
 
     >>> parse_runtimes("eager,onnx")
     ('eager', 'onnx')
+    >>> runtime_names()
+    ('eager', 'deploy', 'compile', 'onnx', 'onnx-int8', 'torchscript', 'pt2')
     >>> case_name("lraspp", "onnx")
     'lraspp [onnx]'
 """
@@ -45,23 +49,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from ghost_backbones.export import FORMATS, ExportFormat, GraphSpec
+
 from .harness import Timing, TimingConfig, speedup
 from .table import add_measure, table_columns
 
 __all__ = [
-    "RUNTIMES",
     "Graph",
     "build_runtime",
     "case_name",
     "parse_runtimes",
     "runtime_columns",
+    "runtime_names",
     "runtime_rows",
     "time_runtimes",
     "with_baseline_eager",
 ]
 
-RUNTIMES = ("eager", "deploy", "compile", "onnx", "onnx-int8")
-#: Random calibration images for ``onnx-int8``.
+#: The runtimes that export nothing; each export format adds its own (:func:`runtime_names`).
+TORCH_RUNTIMES = ("eager", "deploy", "compile")
+INT8 = "-int8"
+#: Random calibration images for the INT8 runtimes.
 CALIBRATION_IMAGES = 4
 #: An error is cut to this many characters in its row.
 ERROR_CHARS = 240
@@ -72,6 +80,18 @@ ERROR_CHARS = 240
 DETECTOR_NETWORKS = ("backbone", "head", "rpn.head")
 
 
+def runtime_names() -> tuple[str, ...]:
+    """The runtimes: `TORCH_RUNTIMES`, then each registered export format (and ``<format>-int8`` if it quantizes)."""
+    exported = [(f.name, f.name + INT8) if f.can_quantize else (f.name,) for f in FORMATS]
+    return TORCH_RUNTIMES + tuple(name for names in exported for name in names)
+
+
+def _format_of(runtime: str) -> tuple[ExportFormat, bool]:
+    """The export format a runtime runs, and whether it is its INT8 runtime."""
+    int8 = runtime.endswith(INT8) and runtime.removesuffix(INT8) in FORMATS
+    return FORMATS.get(runtime.removesuffix(INT8) if int8 else runtime), int8
+
+
 def parse_runtimes(value: str | Sequence[str]) -> tuple[str, ...]:
     """Check a runtime list (``"eager,onnx"`` or a sequence); duplicates dropped, order kept.
 
@@ -80,12 +100,14 @@ def parse_runtimes(value: str | Sequence[str]) -> tuple[str, ...]:
         >>> parse_runtimes(["onnx", "tensorrt"])
         Traceback (most recent call last):
         ...
-        ValueError: unknown runtime(s) ['tensorrt']; choose from ['eager', 'deploy', 'compile', 'onnx', 'onnx-int8']
+        ValueError: unknown runtime(s) ['tensorrt']; choose from ['eager', 'deploy', 'compile', 'onnx', 'onnx-int8', \
+'torchscript', 'pt2']
     """
     names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
-    unknown = [n for n in names if n not in RUNTIMES]
+    known = runtime_names()
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"unknown runtime(s) {unknown or names}; choose from {list(RUNTIMES)}")
+        raise ValueError(f"unknown runtime(s) {unknown or names}; choose from {list(known)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -96,22 +118,25 @@ def case_name(model: str, runtime: str) -> str:
 
 @dataclass
 class Graph:
-    """A model as every runtime takes it: the whole-model graph, its input and how it is exported.
+    """A model as every runtime takes it: the whole-model graph, its input and what it declares.
 
     Args:
         module: eval-mode graph, called as ``module(sample)``.
         sample: its input (shared by all runtimes; uint8 pixels for the task graphs, a float batch for a backbone).
-        kind: :func:`ghost_backbones.export.write_model`'s ``kind``: ``detection``, ``segmentation`` or
-            ``classification`` (a bare network: no output check, its outputs are float features).
-        outputs: the graph's output names.
+        spec: its inputs, outputs and check (``None``: the module's own ``spec``, as the task graphs declare it; a
+            bare network gives ``GraphSpec.network(outputs)``: no output check, its outputs are float features).
         info: the row's ``params_m`` and ``gmacs``.
     """
 
     module: nn.Module
     sample: torch.Tensor
-    kind: str
-    outputs: list[str]
+    spec: GraphSpec | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.spec = self.spec or getattr(self.module, "spec", None)
+        if not isinstance(self.spec, GraphSpec):
+            raise TypeError(f"{type(self.module).__name__} declares no GraphSpec (a `spec` property); pass spec=")
 
 
 def _deploy(module: nn.Module, channels_last: bool = True) -> nn.Module:
@@ -120,37 +145,37 @@ def _deploy(module: nn.Module, channels_last: bool = True) -> nn.Module:
     return deploy(module, channels_last=channels_last)
 
 
-def _compile(module: nn.Module, kind: str) -> nn.Module:
-    if kind != "detection":
-        return torch.compile(module)
+def _compile(module: nn.Module) -> nn.Module:
+    """``torch.compile`` of a detector graph's networks (:data:`DETECTOR_NETWORKS`), else of the whole module."""
+    compiled = False
     for path in DETECTOR_NETWORKS:
         parent, _, name = f"detector.{path}".rpartition(".")
         try:
             owner = module.get_submodule(parent)
-        except AttributeError:  # e.g. no RPN in a one-stage detector
+        except AttributeError:  # e.g. no RPN in a one-stage detector, or no detector
             continue
         if isinstance(getattr(owner, name, None), nn.Module):
             setattr(owner, name, torch.compile(getattr(owner, name)))
-    return module
+            compiled = True
+    return module if compiled else torch.compile(module)
 
 
-def _onnx_file(graph: Graph, folder: Path, threads: int | None) -> tuple[Path, Callable[[Any], Any]]:
-    from ghost_backbones.export import OnnxModel, check_outputs, write_model
+def _float_file(graph: Graph, fmt: ExportFormat, folder: Path, threads: int | None) -> tuple[Path, Callable]:
+    """The deploy form written in ``fmt``, checked against eager on the sample, and its runner."""
+    from ghost_backbones.export import check_outputs, write_model
     from ghost_backbones.export.cli import eager_runner
 
-    path = folder / "model.onnx"
+    path = folder / f"model{fmt.suffix}"
     fused = _deploy(graph.module, channels_last=False)
-    write_model(fused, graph.sample, path, fmt="onnx", kind=graph.kind, outputs=graph.outputs, meta={"task": "bench"})
-    model = OnnxModel(path, threads=threads)
-    if graph.kind != "classification":
-        check_outputs(graph.kind, eager_runner(graph.module), model.run, [("the sample", graph.sample)], what=str(path))
-    return path, model.run
+    write_model(fused, graph.sample, path, fmt=fmt.name, spec=graph.spec, meta={"task": "bench"})
+    run = fmt.load(path, threads=threads).run
+    if graph.spec.check is not None:
+        sample = [("the sample", graph.sample)]
+        check_outputs(graph.spec.check(), eager_runner(graph.module), run, sample, what=str(path))
+    return path, run
 
 
-def _int8_file(fp32: Path, graph: Graph, threads: int | None) -> Callable[[Any], Any]:
-    from ghost_backbones.export import OnnxModel
-    from ghost_backbones.export.quantize import quantize_int8
-
+def _int8_file(fp32: Path, fmt: ExportFormat, graph: Graph, threads: int | None) -> Callable[[Any], Any]:
     generator = torch.Generator().manual_seed(0)
     sample = graph.sample
     if sample.dtype == torch.uint8:
@@ -158,48 +183,50 @@ def _int8_file(fp32: Path, graph: Graph, threads: int | None) -> Callable[[Any],
                   for _ in range(CALIBRATION_IMAGES)]  # fmt: skip
     else:
         images = [torch.randn(sample.shape, generator=generator) for _ in range(CALIBRATION_IMAGES)]
-    int8 = fp32.with_name("model_int8.onnx")
+    int8 = fp32.with_name(f"model_int8{fmt.suffix}")
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime's quantizer warns on the root logger about every fused bias
     try:
-        quantize_int8(fp32, int8, (np.ascontiguousarray(x.numpy()) for x in images))
+        fmt.quantize(fp32, int8, (np.ascontiguousarray(x.numpy()) for x in images))
     finally:
         root.setLevel(level)
-    return OnnxModel(int8, threads=threads).run
+    return fmt.load(int8, threads=threads).run
 
 
-def _build(graph: Graph, runtime: str, folder: Path, threads: int | None, onnx_file: dict[str, Any]) -> Callable:
+def _build(graph: Graph, runtime: str, folder: Path, threads: int | None, files: dict[str, Any]) -> Callable:
     if runtime == "eager":
         return graph.module
     if runtime == "deploy":
         return _deploy(graph.module)
     if runtime == "compile":
-        return _compile(_deploy(graph.module), graph.kind)
-    if "error" in onnx_file:
-        raise RuntimeError(f"no float ONNX file to quantize ({onnx_file['error']})")
-    if "fp32" not in onnx_file:
-        onnx_file["fp32"], onnx_file["fp32_run"] = _onnx_file(graph, folder, threads)
-    return onnx_file["fp32_run"] if runtime == "onnx" else _int8_file(onnx_file["fp32"], graph, threads)
+        return _compile(_deploy(graph.module))
+    fmt, int8 = _format_of(runtime)
+    if isinstance(files.get(fmt.name), str):
+        raise RuntimeError(f"no float {fmt.title or fmt.name} file to quantize ({files[fmt.name]})")
+    if fmt.name not in files:
+        files[fmt.name] = _float_file(graph, fmt, folder, threads)
+    path, run = files[fmt.name]
+    return _int8_file(path, fmt, graph, threads) if int8 else run
 
 
 def build_runtime(
-    graph: Graph, runtime: str, folder: Path, *, threads: int | None, onnx_file: dict[str, Any]
+    graph: Graph, runtime: str, folder: Path, *, threads: int | None, files: dict[str, Any]
 ) -> Callable[[Any], Any]:
     """The callable that runs ``graph`` in ``runtime`` (see the module docstring), run once on the sample (which
     compiles ``compile``); raises what building or that run raised.
 
     Args:
         graph: the model and its sample.
-        runtime: one of :data:`RUNTIMES`.
-        folder: where the ONNX files go (one folder per model).
+        runtime: one of :func:`runtime_names`.
+        folder: where the exported files go (one folder per model).
         threads: onnxruntime intra-op threads (torch's are set by the harness).
-        onnx_file: the model's float ONNX file (``"fp32"``, its runner ``"fp32_run"``, or the ``"error"`` that
-            stopped it), shared by its ``onnx`` and ``onnx-int8`` runtimes: the file is written once.
+        files: the model's float file of each format (format name -> ``(path, runner)``, or the error line that
+            stopped it), shared by a format's float and INT8 runtimes: the file is written once.
     """
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")
-    fn = _build(graph, runtime, folder, threads, onnx_file)
+    if runtime not in runtime_names():
+        raise ValueError(f"runtime must be one of {list(runtime_names())}, got {runtime!r}")
+    fn = _build(graph, runtime, folder, threads, files)
     with torch.inference_mode():
         fn(graph.sample)
     return fn
@@ -240,15 +267,15 @@ def time_runtimes(
         for index, (name, graph) in enumerate(graphs.items()):
             folder = Path(tmp) / str(index)
             folder.mkdir()
-            onnx_file: dict[str, Any] = {}
+            files: dict[str, Any] = {}
             for runtime in runtimes[name]:
                 key = case_name(name, runtime)
                 try:
-                    fn = build_runtime(graph, runtime, folder, threads=timing.threads, onnx_file=onnx_file)
+                    fn = build_runtime(graph, runtime, folder, threads=timing.threads, files=files)
                 except Exception as e:  # any failure of a runtime is reported in its row
                     errors[key] = _error_line(e)
-                    if runtime == "onnx" or (runtime == "onnx-int8" and "fp32" not in onnx_file):
-                        onnx_file.setdefault("error", errors[key])
+                    if runtime not in TORCH_RUNTIMES:  # the float file's error, unless it was written
+                        files.setdefault(_format_of(runtime)[0].name, errors[key])
                     continue
                 cases[key] = Case(fn, graph.sample)
         timings = time_cases(cases, timing, progress=progress) if cases else {}
