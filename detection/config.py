@@ -23,7 +23,7 @@ __all__ = ["Augmentation", "DataConfig", "DataFormat", "DetectionConfig", "Extra
 
 Norm = Literal["none", "batchnorm", "groupnorm"]
 ExtraBlocks = Literal["pool", "p6p7", "none"]
-DataFormat = Literal["coco", "voc"]
+DataFormat = str  # a name of detection.data.formats.DATA_FORMATS: coco, voc
 Augmentation = Literal["hflip", "ssd", "ssdlite"]  # torchvision references' policies (detection/data/transforms.py)
 VOC_YEARS = ("2007", "2008", "2009", "2010", "2011", "2012")
 
@@ -131,7 +131,8 @@ class DataConfig:
     """Where the detection data lives (COCO-format or PASCAL VOC) and how it is loaded.
 
     Args:
-        format: ``coco`` (a COCO instances file per split) or ``voc`` (a ``VOCdevkit`` tree with XML annotations).
+        format: a registered data format (:data:`detection.data.formats.DATA_FORMATS`): ``coco`` (a COCO instances
+            file per split) or ``voc`` (a ``VOCdevkit`` tree with XML annotations).
         root: dataset root (``--data-path``); the relative paths below are under it. For ``voc`` it holds
             ``VOCdevkit/``.
         train_images, val_images: image folders of each split (``coco``).
@@ -175,7 +176,11 @@ class DataConfig:
     val_batch_size: int = 1
 
     def __post_init__(self) -> None:
+        from .data.formats import DATA_FORMATS  # a registry of readers; none imports this module
+
         check_choices(self, "data")
+        if self.format not in DATA_FORMATS:
+            raise ConfigError(f"data.format must be one of {DATA_FORMATS.names()}, got {self.format!r}")
         for key in ("voc_years", "voc_val_years"):
             years = [str(year) for year in getattr(self, key)]  # YAML reads 2007 as a number
             setattr(self, key, years)
@@ -194,11 +199,12 @@ class DetectionConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        from .data.formats import DATA_FORMATS
         from .models import needs_masks
 
-        if needs_masks(self.model.arch) and self.data.format != "coco":
+        if needs_masks(self.model.arch) and not DATA_FORMATS.get(self.data.format).masks:
             raise ConfigError(
                 f"model.arch={self.model.arch!r} learns instance masks, and data.format={self.data.format!r} has "
-                "none (PASCAL VOC detection XML holds boxes only): use COCO-format data with 'segmentation' "
+                "none (its annotations hold boxes only): use COCO-format data with 'segmentation' "
                 "polygons or RLE (data.format=coco), or a box detector such as model.arch=faster_rcnn"
             )
