@@ -49,7 +49,7 @@ def build_dataset(
     data: DataConfig, *, train: bool, transforms: Any, categories: CategoryMap | None, masks: bool = False
 ) -> DetectionDataset:
     """The training or evaluation split of ``data`` in its format: the builder ``data.format`` names in
-    :data:`detection.data.formats.DATA_FORMATS` (``coco``, ``voc``; each module documents its checks).
+    :data:`detection.data.formats.DATA_FORMATS` (``coco``, ``voc``, ``yolo``; each module documents its checks).
 
     ``categories`` is the training split's label mapping (``None``: the format's own). ``masks`` (the model learns
     instance masks, :func:`detection.models.needs_masks`) adds ``masks`` to the targets; only formats registered

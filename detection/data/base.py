@@ -9,7 +9,7 @@ Examples::
 
     >>> from detection.data.formats import DATA_FORMATS
     >>> DATA_FORMATS.names()
-    ['coco', 'voc']
+    ['coco', 'voc', 'yolo']
     >>> DATA_FORMATS.get("coco").masks, DATA_FORMATS.get("voc").voc_metric
     (True, True)
 """

@@ -6,7 +6,7 @@ decorated with :func:`detection.data.base.register_format`) plus its import line
 
 from __future__ import annotations
 
-from . import coco, voc  # noqa: F401  (each registers its format)
+from . import coco, voc, yolo  # noqa: F401  (each registers its format)
 from .base import DATA_FORMATS, DataFormat, DetectionDataset, register_format
 
 __all__ = ["DATA_FORMATS", "DataFormat", "DetectionDataset", "register_format"]
