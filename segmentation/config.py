@@ -23,6 +23,7 @@ from typing import Literal
 
 from ghost_backbones.engine import BackboneConfig, ConfigError, TrainConfig, check_choices
 
+from .data.formats import SEGMENTATION_FORMATS
 from .data.voc import VOC_CLASSES
 
 __all__ = ["ModelConfig", "DataConfig", "SegmentationTrainConfig", "SegmentationConfig"]
@@ -83,6 +84,8 @@ class DataConfig:
     """Where the VOC-layout data is and how it is augmented.
 
     Args:
+        format: a registered data format (:data:`segmentation.data.formats.SEGMENTATION_FORMATS`): ``voc`` (the
+            PASCAL VOC segmentation tree, palette PNG masks).
         root: folder holding ``VOCdevkit/VOC2012`` (or the ``VOC2012`` folder itself).
         train_split: list under ``ImageSets/Segmentation`` (``train``, or ``train_aug`` for the augmented set).
         val_split: evaluation list (VOC2012 ``val``).
@@ -95,6 +98,7 @@ class DataConfig:
         skip_bad_images: warn and skip unreadable images instead of failing.
     """
 
+    format: str = "voc"
     root: str = "data/voc"
     train_split: str = "train"
     val_split: str = "val"
@@ -105,6 +109,10 @@ class DataConfig:
     scale_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
     hflip_prob: float = 0.5
     skip_bad_images: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in SEGMENTATION_FORMATS:
+            raise ConfigError(f"data.format must be one of {SEGMENTATION_FORMATS.names()}, got {self.format!r}")
 
 
 @dataclass
