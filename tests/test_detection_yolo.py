@@ -92,6 +92,18 @@ def test_names_as_a_list_or_a_dict_and_no_warning_on_clean_data(tmp_path):
     ]
 
 
+def test_exif_rotated_photos_are_labelled_upright(tmp_path):
+    """Labels are fractions of the image as shown (EXIF orientation applied), as ultralytics reads them."""
+    write_yolo(tmp_path, {"a": "0 0.5 0.25 0.5 0.5\n"})
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x30, shown 30x40
+    Image.new("RGB", (40, 30)).save(tmp_path / "images" / "train" / "a.jpg", exif=exif)
+    ds = YoloDetection(tmp_path, "train")
+    assert (ds.images[0]["width"], ds.images[0]["height"]) == (30, 40) and ds.aspect_ratio(0) == 0.75
+    image, target = ds[0]
+    assert image.size == (30, 40) and target["boxes"].tolist() == [[7.5, 0.0, 22.5, 20.0]]
+
+
 # ----------------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "text, says",
