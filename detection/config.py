@@ -27,6 +27,7 @@ from typing import Any
 
 from ghost_backbones.engine import ConfigError, TrainConfig, config_from_dict, variant_section
 
+from .data.formats import DATA_FORMATS
 from .models import MODELS, needs_masks
 from .sections import DataConfig, ModelConfig
 
@@ -54,9 +55,11 @@ class DetectionConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if needs_masks(self.model.arch) and self.data.format != "coco":
+        if self.data.format not in DATA_FORMATS:
+            raise ConfigError(f"data.format must be one of {DATA_FORMATS.names()}, got {self.data.format!r}")
+        if needs_masks(self.model.arch) and not DATA_FORMATS.get(self.data.format).masks:
             raise ConfigError(
                 f"model.arch={self.model.arch!r} learns instance masks, and data.format={self.data.format!r} has "
-                "none (PASCAL VOC detection XML holds boxes only): use COCO-format data with 'segmentation' "
+                "none (its annotations hold boxes only): use COCO-format data with 'segmentation' "
                 "polygons or RLE (data.format=coco), or a box detector such as model.arch=faster_rcnn"
             )

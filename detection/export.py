@@ -32,6 +32,7 @@ from ghost_backbones.export import Deployable, DetectionGraph, ExportedDetector,
 
 from .config import DetectionConfig
 from .data.coco import CategoryMap
+from .data.formats import DetectionDataset
 from .evaluate import coco_evaluation, to_coco_results
 from .task import DetectionTask, build_dataset
 from .trained import load_detector
@@ -39,10 +40,8 @@ from .trained import load_detector
 __all__ = ["SPEC", "load_deployable", "load_exported_detector", "main"]
 
 
-def _image_paths(dataset: Any) -> list[Path]:
-    if hasattr(dataset, "image_dir") and dataset.images and isinstance(dataset.images[0], dict):  # COCO
-        return [dataset.image_dir / info["file_name"] for info in dataset.images]
-    return [info.image_path for info in dataset.images]  # VOC
+def _image_paths(dataset: DetectionDataset) -> list[Path]:
+    return [dataset.image_path(index) for index in range(len(dataset))]
 
 
 def _split(cfg: DetectionConfig, categories: CategoryMap, *, train: bool) -> Any:

@@ -32,7 +32,7 @@ __all__ = [
 
 Norm = Literal["none", "batchnorm", "groupnorm"]
 ExtraBlocks = Literal["pool", "p6p7", "none"]
-DataFormat = Literal["coco", "voc"]
+DataFormat = str  # a name of detection.data.formats.DATA_FORMATS: coco, voc, yolo
 Augmentation = Literal["hflip", "ssd", "ssdlite"]  # torchvision references' policies (detection/data/transforms.py)
 VOC_YEARS = ("2007", "2008", "2009", "2010", "2011", "2012")
 
@@ -137,12 +137,16 @@ class AnchorOptions(AnchorRule):
 
 @dataclass
 class DataConfig:
-    """Where the detection data lives (COCO-format or PASCAL VOC) and how it is loaded.
+    """Where the detection data lives (COCO-format, PASCAL VOC or YOLO txt labels) and how it is loaded.
 
     Args:
-        format: ``coco`` (a COCO instances file per split) or ``voc`` (a ``VOCdevkit`` tree with XML annotations).
+        format: a registered data format (:data:`detection.data.formats.DATA_FORMATS`, checked when the recipe is
+            loaded): ``coco`` (a COCO instances file per split), ``voc`` (a ``VOCdevkit`` tree with XML annotations)
+            or ``yolo`` (ultralytics' layout: ``data.yaml``, ``images/{train,val}/``, ``labels/{train,val}/*.txt``;
+            see :mod:`detection.data.yolo`).
         root: dataset root (``--data-path``); the relative paths below are under it. For ``voc`` it holds
-            ``VOCdevkit/``.
+            ``VOCdevkit/``; for ``yolo`` it is the folder holding ``data.yaml`` or the ``.yaml`` file itself, which
+            names the split folders and the classes (no other key of this section locates ``yolo`` data).
         train_images, val_images: image folders of each split (``coco``).
         train_annotations, val_annotations: COCO instances files of each split (``coco``).
         voc_years: VOC years read for training (``VOCdevkit/VOC<year>``); ``["2007", "2012"]`` is "07+12".
@@ -150,9 +154,12 @@ class DataConfig:
         train_split, val_split: ``ImageSets/Main/<split>.txt`` of each split (``voc``), e.g. ``trainval`` / ``test``.
         class_names: the VOC class names in label order (labels 1..N); empty: the 20 PASCAL VOC classes.
         categories: ``[{"id", "name"}, ...]`` in label order; empty: read from the training annotation file
-            (``voc``: ids 1..N for ``class_names``); filled in and saved with every checkpoint so prediction needs
+            (``voc``: ids 1..N for ``class_names``; ``yolo``: ids 1..N for ``data.yaml``'s names, class id ``k`` is
+            category ``k + 1``); filled in and saved with every checkpoint so prediction needs
             no dataset.
-        skip_bad_images: warn about unreadable images (with a count) and skip them instead of stopping.
+        skip_bad_images: warn about unreadable images (with a count) and skip them instead of stopping; ``yolo``:
+            also leave out an image whose label file has a bad line (wrong field count, class id out of range,
+            coordinate outside 0..1), which is otherwise an error naming ``file:line``.
         train_min_sizes: shorter sides drawn at random per training image (multi-scale training); empty: the
             model's ``min_size``.
         hflip_prob: horizontal flip probability in training.

@@ -22,10 +22,10 @@ from ghost_backbones.engine import (
 )
 
 from .config import DataConfig, DetectionConfig
-from .data.coco import CategoryMap, CocoDetection
+from .data.categories import CategoryMap
+from .data.formats import DATA_FORMATS, DetectionDataset
 from .data.sampler import GroupedBatchSampler
 from .data.transforms import detection_transforms
-from .data.voc import VocDetection, voc_categories
 from .draw import draw_detections
 from .evaluate import coco_evaluation, to_coco_results
 from .models import build_model, needs_masks
@@ -49,14 +49,13 @@ def collate(batch: list[Any]) -> tuple[tuple, tuple]:
 
 def build_dataset(
     data: DataConfig, *, train: bool, transforms: Any, categories: CategoryMap | None, masks: bool = False
-) -> CocoDetection | VocDetection:
-    """The training or evaluation split of ``data``: COCO-format or PASCAL VOC by ``data.format``.
+) -> DetectionDataset:
+    """The training or evaluation split of ``data`` in its format: the builder ``data.format`` names in
+    :data:`detection.data.formats.DATA_FORMATS` (``coco``, ``voc``, ``yolo``; each module documents its checks).
 
-    VOC reads ``data.voc_years`` (training) or ``data.voc_val_years`` under ``data.root/VOCdevkit``; its evaluation
-    split keeps the difficult objects, flagged, for the metric to ignore. Training tolerates repeated COCO
-    annotation ids (a warning) and returns another image for an unreadable one (with ``data.skip_bad_images``).
-    ``masks`` (the model learns instance masks, :func:`detection.models.needs_masks`) checks the COCO
-    ``segmentation`` of every annotation and adds ``masks`` to the targets; VOC has none (the config refuses it).
+    ``categories`` is the training split's label mapping (``None``: the format's own). ``masks`` (the model learns
+    instance masks, :func:`detection.models.needs_masks`) adds ``masks`` to the targets; only formats registered
+    with ``masks=True`` have them (the config refuses the others).
 
     Examples::
 
@@ -65,17 +64,8 @@ def build_dataset(
         >>> val.categories.names  # doctest: +SKIP
         ('circle', 'square')
     """
-    if data.format == "voc":
-        years, split = (data.voc_years, data.train_split) if train else (data.voc_val_years, data.val_split)
-        categories = categories or voc_categories(data.class_names)
-        return VocDetection(data.root, years, split, transforms, categories=categories, keep_difficult=not train,
-                            skip_bad_images=data.skip_bad_images, substitute_bad=train)  # fmt: skip
-    split = (data.train_images, data.train_annotations) if train else (data.val_images, data.val_annotations)
-    images, annotations = split
-    root = Path(data.root)  # an absolute images / annotations path stays as it is
-    return CocoDetection(root / images, root / annotations, transforms, categories=categories,
-                         skip_bad_images=data.skip_bad_images, substitute_bad=train,
-                         allow_duplicate_annotation_ids=train, masks=masks)  # fmt: skip
+    build = DATA_FORMATS.get(data.format).build
+    return build(data, train=train, transforms=transforms, categories=categories, masks=masks)
 
 
 class DetectionTask(Task):
@@ -102,20 +92,16 @@ class DetectionTask(Task):
 
     @property
     def best_metric(self) -> str:  # type: ignore[override]  # VOC data: the VOC2010+ mAP@0.5
-        return "voc.mAP50_area" if self.cfg.data.format == "voc" else "bbox.AP"
+        return "voc.mAP50_area" if DATA_FORMATS.get(self.cfg.data.format).voc_metric else "bbox.AP"
 
     def __init__(self, cfg: DetectionConfig) -> None:
         super().__init__(cfg)
         self.val_batch_size = cfg.data.val_batch_size
-        self._datasets: tuple[Dataset, CocoDetection] | None = None
+        self._datasets: tuple[Dataset, DetectionDataset] | None = None
         self._precision: np.ndarray | None = None  # the last evaluation's PR array (main process), for `plot`
         self._preview: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []  # (image, output) for `previews`
 
     # ------------------------------------------------------------------ data
-    def _path(self, relative: str) -> Path:
-        path = Path(relative)
-        return path if path.is_absolute() else Path(self.cfg.data.root) / path
-
     def _categories_from_checkpoint(self) -> list[dict[str, Any]]:
         train = self.cfg.train
         source = train.resume if train.resume and train.resume != "auto" else train.weights
@@ -124,7 +110,7 @@ class DetectionTask(Task):
         config = read_trained_checkpoint(source, self.name)["config"]
         return list(config.get("data", {}).get("categories", []))
 
-    def _build_datasets(self) -> tuple[Dataset, CocoDetection]:
+    def _build_datasets(self) -> tuple[Dataset, DetectionDataset]:
         data, model = self.cfg.data, self.cfg.model
         masks = needs_masks(model.arch)
         categories = data.categories or ([] if not self.cfg.train.test_only else self._categories_from_checkpoint())
@@ -147,7 +133,7 @@ class DetectionTask(Task):
         if num_classes < val_ds.categories.num_classes:
             raise DataError(
                 f"model.num_classes={model.num_classes} is too small for the {len(val_ds.categories.ids)} categories "
-                f"of {self._path(data.train_annotations)} (needs >= {val_ds.categories.num_classes} with background)"
+                f"of {val_ds.annotation_file} (needs >= {val_ds.categories.num_classes} with background)"
             )
         self.cfg = replace(self.cfg, data=replace(data, categories=val_ds.categories.as_categories()),
                            model=replace(model, num_classes=num_classes))  # fmt: skip
@@ -187,7 +173,7 @@ class DetectionTask(Task):
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, model: nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
-        dataset: CocoDetection = loader.dataset
+        dataset: DetectionDataset = loader.dataset
         results: list[dict[str, Any]] = []
         image_ids: list[int] = []
         self._preview = []
@@ -211,9 +197,9 @@ class DetectionTask(Task):
             metrics, self._precision = coco_evaluation(dataset.coco, results, all_ids, iou_types=iou_types)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
-            if self.cfg.data.format == "voc":  # "bbox": COCO-style AP over the same boxes, difficult ones as crowd
+            if DATA_FORMATS.get(self.cfg.data.format).voc_metric:  # "bbox": COCO-style AP, difficult ones as crowd
                 voc = voc_evaluate(dataset.coco, results, all_ids)
-                metrics.update(voc, data_format="voc")
+                metrics.update(voc, data_format=self.cfg.data.format)
         return distributed.all_gather_object(metrics)[0]
 
     def previews(self, score_thresh: float = 0.5) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from ghost_backbones.engine import ConfigError, config_from_dict, variant_section
 
+from .data.formats import SEGMENTATION_FORMATS
 from .models import MODELS
 from .sections import DataConfig, ModelConfig, SegmentationTrainConfig
 
@@ -56,6 +57,8 @@ class SegmentationConfig:
     train: SegmentationTrainConfig = field(default_factory=SegmentationTrainConfig)
 
     def __post_init__(self) -> None:
+        if self.data.format not in SEGMENTATION_FORMATS:
+            raise ConfigError(f"data.format must be one of {SEGMENTATION_FORMATS.names()}, got {self.data.format!r}")
         if self.model.num_classes == 0:  # the number of classes comes from the data
             self.model = replace(self.model, num_classes=len(self.data.class_names))
         if len(self.data.class_names) != self.model.num_classes:

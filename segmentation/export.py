@@ -28,22 +28,22 @@ from ghost_backbones.engine import pretrained_mean_std, run_cli
 from ghost_backbones.export import Deployable, ExportSpec, SegmentationGraph, export_main
 
 from .config import SegmentationConfig
-from .data.voc import VOCSegmentation
+from .data.formats import SegmentationDataset
 from .metrics import ConfusionMatrix
-from .task import load_segmenter
+from .task import build_dataset, load_segmenter
 
 __all__ = ["SPEC", "load_deployable", "main"]
 
 
-def _split(cfg: SegmentationConfig, split: str) -> VOCSegmentation | None:
+def _split(cfg: SegmentationConfig, *, train: bool) -> SegmentationDataset | None:
     """The split of the checkpoint's recipe, or ``None`` when its data are not on this machine."""
     try:
-        return VOCSegmentation(cfg.data.root, split, num_classes=cfg.model.num_classes)
+        return build_dataset(cfg.data, train=train, transforms=None, num_classes=cfg.model.num_classes)
     except (OSError, ValueError):
         return None
 
 
-def _evaluator(dataset: VOCSegmentation, class_names: list[str]) -> Callable[[Callable], dict[str, Any]]:
+def _evaluator(dataset: SegmentationDataset, class_names: list[str]) -> Callable[[Callable], dict[str, Any]]:
     """mIoU (%) of a graph runner on ``dataset``, at the original resolution as in training's evaluation."""
 
     def evaluate(run: Callable) -> dict[str, Any]:
@@ -73,12 +73,12 @@ def load_deployable(weights: Path) -> Deployable:
         "input_size": {"base_size": cfg.data.base_size},
         "source": str(weights),
     }
-    val, train = _split(cfg, cfg.data.val_split), _split(cfg, cfg.data.train_split)
+    val, train = _split(cfg, train=False), _split(cfg, train=True)
     return Deployable(
         graph=SegmentationGraph(model, base_size=cfg.data.base_size, mean=mean, std=std).eval(),
         metadata=metadata,
-        check_images=[image for image, _ in val.samples] if val is not None else [],
-        calib_images=[image for image, _ in train.samples] if train is not None else [],
+        check_images=[val.image_path(i) for i in range(len(val))] if val is not None else [],
+        calib_images=[train.image_path(i) for i in range(len(train))] if train is not None else [],
         evaluate=_evaluator(val, names) if val is not None else None,
         metric="mIoU",
     )

@@ -81,6 +81,8 @@ class DataConfig:
     """Where the VOC-layout data is and how it is augmented.
 
     Args:
+        format: a registered data format (:data:`segmentation.data.formats.SEGMENTATION_FORMATS`, checked when the
+            recipe is loaded): ``voc`` (the PASCAL VOC segmentation tree, palette PNG masks).
         root: folder holding ``VOCdevkit/VOC2012`` (or the ``VOC2012`` folder itself).
         train_split: list under ``ImageSets/Segmentation`` (``train``, or ``train_aug`` for the augmented set).
         val_split: evaluation list (VOC2012 ``val``).
@@ -93,6 +95,7 @@ class DataConfig:
         skip_bad_images: warn and skip unreadable images instead of failing.
     """
 
+    format: str = "voc"
     root: str = "data/voc"
     train_split: str = "train"
     val_split: str = "val"

@@ -22,14 +22,14 @@ from torch.utils.data import Dataset
 
 from ghost_backbones.engine import PREVIEW_IMAGES, Task, backbone_mean_std, load_trained_model, plots, progress
 
-from .config import SegmentationConfig
+from .config import DataConfig, SegmentationConfig
+from .data.formats import SEGMENTATION_FORMATS, SegmentationDataset
 from .data.transforms import IGNORE_INDEX, SegmentationEvalTransform, SegmentationTrainTransform
-from .data.voc import VOCSegmentation
 from .draw import overlay
 from .metrics import ConfusionMatrix
 from .models import build_model
 
-__all__ = ["SegmentationTask", "load_segmenter", "predict_logits", "segmentation_loss"]
+__all__ = ["SegmentationTask", "build_dataset", "load_segmenter", "predict_logits", "segmentation_loss"]
 
 
 def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -61,6 +61,21 @@ def predict_logits(model: nn.Module, image: Tensor, size: tuple[int, int] | torc
     if logits.shape[-2:] != tuple(size):
         logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
     return logits
+
+
+def build_dataset(data: DataConfig, *, train: bool, transforms: Any, num_classes: int) -> SegmentationDataset:
+    """The training or evaluation split of ``data`` in its format: the builder ``data.format`` names in
+    :data:`segmentation.data.formats.SEGMENTATION_FORMATS` (``voc``).
+
+    Examples::
+
+        >>> data = DataConfig(root="data/voc")
+        >>> val = build_dataset(data, train=False, transforms=None, num_classes=21)  # doctest: +SKIP
+        >>> len(val)  # doctest: +SKIP
+        1449
+    """
+    build = SEGMENTATION_FORMATS.get(data.format)
+    return build(data, train=train, transforms=transforms, num_classes=num_classes)
 
 
 class SegmentationTask(Task):
@@ -99,24 +114,11 @@ class SegmentationTask(Task):
         train_transform = SegmentationTrainTransform(
             data.crop_size, data.base_size, data.scale_range, data.hflip_prob, mean=mean, std=std
         )
-        val = VOCSegmentation(
-            data.root,
-            data.val_split,
-            num_classes=n,
-            transforms=SegmentationEvalTransform(data.base_size, mean=mean, std=std),
-            skip_bad_images=data.skip_bad_images,
-        )
+        val_transform = SegmentationEvalTransform(data.base_size, mean=mean, std=std)
+        val = build_dataset(data, train=False, transforms=val_transform, num_classes=n)
         if self.cfg.train.test_only:
             return val, val
-        train = VOCSegmentation(
-            data.root,
-            data.train_split,
-            num_classes=n,
-            mask_dir=data.train_mask_dir,
-            transforms=train_transform,
-            skip_bad_images=data.skip_bad_images,
-        )
-        return train, val
+        return build_dataset(data, train=True, transforms=train_transform, num_classes=n), val
 
     def training_step(self, model: nn.Module, batch: Any, device: torch.device) -> dict[str, Tensor]:
         images, masks = batch

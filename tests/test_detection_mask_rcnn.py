@@ -257,4 +257,4 @@ def test_mask_rcnn_on_voc_data_is_one_clear_error(tmp_path, capsys):
     assert run_cli(train.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model.arch='mask_rcnn' learns instance masks")
-    assert "PASCAL VOC detection XML holds boxes only" in err[0] and not (tmp_path / "out").exists()
+    assert "has none (its annotations hold boxes only)" in err[0] and not (tmp_path / "out").exists()

@@ -134,8 +134,8 @@ def test_unreadable_image_is_skipped_with_a_count(tmp_path):
 
 
 def test_config_checks_format_and_years():
-    with pytest.raises(ConfigError, match=r"data.format must be one of \['coco', 'voc'\], got 'yolo'"):
-        load_config(DetectionConfig, None, ["data.format=yolo"])
+    with pytest.raises(ConfigError, match=r"data.format must be one of \['coco', 'voc', 'yolo'\], got 'xml'"):
+        load_config(DetectionConfig, None, ["data.format=xml"])
     with pytest.raises(ConfigError, match=r"data.voc_years must list years among .*got \['2013'\]"):
         load_config(DetectionConfig, None, ["data.format=voc", "data.voc_years=[2013]"])
     assert load_config(DetectionConfig, None, ["data.voc_years=[2007, 2012]"]).data.voc_years == ["2007", "2012"]

@@ -11,10 +11,12 @@ from timm.data import IMAGENET_DEFAULT_MEAN as MEAN
 from timm.data import IMAGENET_DEFAULT_STD as STD
 
 from ghost_backbones.data.synthetic import SHAPE_CLASSES, make_shapes_voc
-from ghost_backbones.engine import DataError
+from ghost_backbones.engine import ConfigError, DataError, load_config
+from segmentation.config import SegmentationConfig
+from segmentation.data import SEGMENTATION_FORMATS, SegmentationDataset
 from segmentation.data.transforms import SegmentationEvalTransform, SegmentationTrainTransform
 from segmentation.data.voc import VOCSegmentation, read_split, resolve_voc_root
-from segmentation.task import segmentation_loss
+from segmentation.task import build_dataset, segmentation_loss
 
 NUM_CLASSES = 1 + len(SHAPE_CLASSES)
 
@@ -201,3 +203,13 @@ def test_loss_ignores_void_pixels() -> None:
     void = segmentation_loss(logits.requires_grad_(), torch.full((2, 5, 5), 255))
     assert void.item() == 0.0
     void.backward()  # a crop without labelled pixels still gives a usable (zero) gradient
+
+
+def test_data_format_is_a_registered_name(voc_root: Path) -> None:
+    assert SEGMENTATION_FORMATS.names() == ["voc"]
+    with pytest.raises(ConfigError, match=r"data.format must be one of \['voc'\], got 'coco'"):
+        load_config(SegmentationConfig, None, ["data.format=coco"])
+    cfg = load_config(SegmentationConfig, None, [f"data.root={voc_root}"])
+    val = build_dataset(cfg.data, train=False, transforms=None, num_classes=1 + len(SHAPE_CLASSES))
+    assert isinstance(val, SegmentationDataset) and val.image_path(0) == val.samples[0][0]
+    assert val.load(0)[1].dtype == np.uint8

@@ -1,4 +1,4 @@
-"""COCO-format detection data: annotation file checks, category id <-> label mapping, and the dataset."""
+"""COCO-format detection data: annotation file checks and the dataset (the ``coco`` data format)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,66 +16,12 @@ from torchvision import tv_tensors
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
+from .base import register_format
+from .categories import CategoryMap
 from .masks import check_segmentations, segmentation_masks
 from .skipping import SkippingDataset
 
-__all__ = ["CategoryMap", "CocoDetection", "load_coco_annotations"]
-
-
-@dataclass(frozen=True)
-class CategoryMap:
-    """Contiguous training labels (1..N, 0 is the background) for a dataset's category ids, and back.
-
-    Args:
-        ids: the original category ids, in label order (label ``i + 1`` is ``ids[i]``).
-        names: the category names, in the same order.
-
-    Examples::
-
-        >>> cats = CategoryMap.from_categories([{"id": 7, "name": "triangle"}, {"id": 1, "name": "circle"}])
-        >>> cats.ids, cats.to_label(7), cats.to_id(1), cats.num_classes
-        ((1, 7), 2, 1, 3)
-    """
-
-    ids: tuple[int, ...]
-    names: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.ids) != len(self.names):
-            raise ValueError(f"ids and names must have the same length, got {len(self.ids)} and {len(self.names)}")
-        if len(set(self.ids)) != len(self.ids):
-            raise ValueError(f"category ids must be unique, got {list(self.ids)}")
-        object.__setattr__(self, "_label_of", {cat_id: i + 1 for i, cat_id in enumerate(self.ids)})
-
-    @classmethod
-    def from_categories(cls, categories: list[dict[str, Any]]) -> CategoryMap:
-        """Build the map from a COCO ``categories`` list (labels follow increasing ids, as torchvision's)."""
-        ordered = sorted(categories, key=lambda c: c["id"])
-        return cls(tuple(int(c["id"]) for c in ordered), tuple(str(c.get("name", c["id"])) for c in ordered))
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes the detector predicts, the background included."""
-        return len(self.ids) + 1
-
-    def to_label(self, category_id: int) -> int:
-        """Training label of an original category id."""
-        return self._label_of[category_id]
-
-    def to_id(self, label: int) -> int:
-        """Original category id of a training label (1..N)."""
-        if not 1 <= label <= len(self.ids):
-            raise ValueError(f"label must be in [1, {len(self.ids)}], got {label}")
-        return self.ids[label - 1]
-
-    def name(self, label: int) -> str:
-        """Category name of a training label."""
-        self.to_id(label)  # checks the range
-        return self.names[label - 1]
-
-    def as_categories(self) -> list[dict[str, Any]]:
-        """The COCO ``categories`` list (``id``, ``name``) in label order."""
-        return [{"id": i, "name": n} for i, n in zip(self.ids, self.names)]
+__all__ = ["CategoryMap", "CocoDetection", "build_coco", "check_coco_annotations", "load_coco_annotations"]
 
 
 def load_coco_annotations(path: str | Path, *, allow_duplicate_annotation_ids: bool = False) -> dict[str, Any]:
@@ -105,7 +50,14 @@ def load_coco_annotations(path: str | Path, *, allow_duplicate_annotation_ids: b
         ['annotations', 'categories', 'images']
     """
     path = Path(path)
-    data = _read_json(path)
+    return check_coco_annotations(path, _read_json(path), allow_duplicate_annotation_ids=allow_duplicate_annotation_ids)
+
+
+def check_coco_annotations(
+    path: Path, data: dict[str, Any], *, allow_duplicate_annotation_ids: bool = False
+) -> dict[str, Any]:
+    """:func:`load_coco_annotations`' checks on a COCO instances dict already in memory (a converted format);
+    ``path`` is the file named in the messages."""
     category_ids = _check_categories(path, data["categories"])
     sizes = _check_images(path, data["images"])
     _check_annotation_ids(path, data["annotations"], allow_duplicate_annotation_ids)
@@ -281,6 +233,8 @@ class CocoDetection(SkippingDataset):
         masks: instance masks too (Mask R-CNN): every annotation's ``segmentation`` (polygons, compressed or
             uncompressed RLE) is checked when the file is read (:func:`detection.data.masks.check_segmentations`)
             and decoded with each image. Box detectors leave it off and never decode a mask.
+        coco: the ground truth already in memory, checked (another format converted, see
+            :class:`detection.data.yolo.YoloDetection`); ``annotation_file`` is then only named in messages.
 
     Examples::
 
@@ -301,14 +255,17 @@ class CocoDetection(SkippingDataset):
         substitute_bad: bool = False,
         allow_duplicate_annotation_ids: bool = False,
         masks: bool = False,
+        coco: dict[str, Any] | None = None,
     ):
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"image folder not found: {self.image_dir}")
         self.annotation_file = Path(annotation_file)
-        self.coco = load_coco_annotations(
-            self.annotation_file, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
-        )
+        if coco is None:
+            coco = load_coco_annotations(
+                self.annotation_file, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
+            )
+        self.coco = coco
         if masks:
             check_segmentations(self.annotation_file, self.coco)
         self.masks = masks
@@ -336,9 +293,13 @@ class CocoDetection(SkippingDataset):
         image = self.images[index]
         return float(image.get("width", 1)) / max(float(image.get("height", 1)), 1.0)
 
+    def image_path(self, index: int) -> Path:
+        """The file of image ``index``."""
+        return self.image_dir / self.images[index]["file_name"]
+
     def _load(self, index: int):
         info = self.images[index]
-        path = self.image_dir / info["file_name"]
+        path = self.image_path(index)
         size = (info["width"], info["height"]) if "width" in info and "height" in info else None
         image = read_rgb(path, expected_size=size)
         anns = [a for a in self._anns[info["id"]] if not a["iscrowd"]]
@@ -354,3 +315,19 @@ class CocoDetection(SkippingDataset):
         if self.transforms is not None:
             return self.transforms(image, target)
         return image, target
+
+
+@register_format("coco", masks=True)
+def build_coco(
+    data: Any, *, train: bool, transforms: Callable | None, categories: CategoryMap | None, masks: bool = False
+) -> CocoDetection:
+    """The ``data.train_*`` or ``data.val_*`` split (images, annotation file under ``data.root``; an absolute path
+    stays as it is). Training tolerates repeated annotation ids (a warning) and returns another image for an
+    unreadable one (with ``data.skip_bad_images``)."""
+    images, annotations = (
+        (data.train_images, data.train_annotations) if train else (data.val_images, data.val_annotations)
+    )
+    root = Path(data.root)
+    return CocoDetection(root / images, root / annotations, transforms, categories=categories,
+                         skip_bad_images=data.skip_bad_images, substitute_bad=train,
+                         allow_duplicate_annotation_ids=train, masks=masks)  # fmt: skip

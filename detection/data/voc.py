@@ -20,10 +20,11 @@ from torchvision import tv_tensors
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
-from .coco import CategoryMap
+from .base import register_format
+from .categories import CategoryMap
 from .skipping import SkippingDataset
 
-__all__ = ["VOC_CLASSES", "VocDetection", "VocImage", "parse_voc_xml", "read_voc_split", "voc_categories"]
+__all__ = ["VOC_CLASSES", "VocDetection", "VocImage", "parse_voc_xml", "build_voc", "read_voc_split", "voc_categories"]
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
@@ -240,6 +241,10 @@ class VocDetection(SkippingDataset):
             self._coco = {"images": images, "annotations": annotations, "categories": self.categories.as_categories()}
         return self._coco
 
+    def image_path(self, index: int) -> Path:
+        """The file of image ``index``."""
+        return self.images[index].image_path
+
     def _load(self, index: int):
         info = self.images[index]
         image = read_rgb(info.image_path, expected_size=info.size)
@@ -255,3 +260,16 @@ class VocDetection(SkippingDataset):
         if self.transforms is not None:
             return self.transforms(image, target)
         return image, target
+
+
+@register_format("voc", voc_metric=True)
+def build_voc(
+    data: Any, *, train: bool, transforms: Callable | None, categories: CategoryMap | None, masks: bool = False
+) -> VocDetection:
+    """``data.voc_years`` / ``data.train_split`` (training) or ``data.voc_val_years`` / ``data.val_split`` under
+    ``data.root/VOCdevkit``; the evaluation split keeps the difficult objects, flagged, for the metric to ignore.
+    ``masks`` is refused by the config (VOC detection XML has none)."""
+    years, split = (data.voc_years, data.train_split) if train else (data.voc_val_years, data.val_split)
+    categories = categories or voc_categories(data.class_names)
+    return VocDetection(data.root, years, split, transforms, categories=categories, keep_difficult=not train,
+                        skip_bad_images=data.skip_bad_images, substitute_bad=train)  # fmt: skip

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from ..errors import DataError
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "read_rgb", "to_8bit"]
+__all__ = ["IMAGE_SUFFIXES", "image_size", "list_images", "read_rgb", "to_8bit"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Single-channel modes of more than 8 bits: PIL's convert("RGB") clips them (a 16-bit PNG turns all white).
@@ -109,3 +109,28 @@ def read_rgb(
         raise DataError(f"{path}: image file not found") from e
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot read image ({e})") from e
+
+
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image as :func:`read_rgb` (no ``expected_size``) returns it, from the file's header
+    (the pixels are not decoded): EXIF orientations that turn the image by 90 degrees swap the two.
+
+    Raises ``DataError`` naming the file when it is missing or not an image.
+
+    Examples::
+
+        >>> image_size("photo.jpg")  # doctest: +SKIP
+        (640, 480)
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            rotated = image.getexif().get(0x0112) in _ROTATED
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: image file not found") from e
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot read image ({e})") from e
+    return (height, width) if rotated else (width, height)

@@ -35,9 +35,10 @@ from torch.utils.data import Dataset
 from ghost_backbones.data.images import read_rgb
 from ghost_backbones.engine import DataError
 
+from .base import SEGMENTATION_FORMATS
 from .transforms import IGNORE_INDEX
 
-__all__ = ["VOC_CLASSES", "VOCSegmentation", "resolve_voc_root", "read_split"]
+__all__ = ["VOC_CLASSES", "VOCSegmentation", "build_voc", "read_split", "resolve_voc_root"]
 
 VOC_CLASSES = (
     "background",
@@ -202,6 +203,10 @@ class VOCSegmentation(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def image_path(self, index: int) -> Path:
+        """The image file of sample ``index``."""
+        return self.samples[index][0]
+
     @property
     def ids(self) -> list[str]:
         """Image ids (file stems) in dataset order."""
@@ -259,3 +264,12 @@ class _Unreadable(Exception):
     def __init__(self, path: Path, message: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+@SEGMENTATION_FORMATS.register("voc")
+def build_voc(data: Any, *, train: bool, transforms: Callable | None, num_classes: int) -> VOCSegmentation:
+    """``data.train_split`` (masks from ``data.train_mask_dir``) or ``data.val_split`` (``SegmentationClass``) of the
+    VOC tree at ``data.root``."""
+    split, mask_dir = (data.train_split, data.train_mask_dir) if train else (data.val_split, "SegmentationClass")
+    return VOCSegmentation(data.root, split, num_classes=num_classes, mask_dir=mask_dir, transforms=transforms,
+                           skip_bad_images=data.skip_bad_images)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Synthetic shapes datasets written in the real COCO, Pascal VOC segmentation and Pascal VOC detection layouts.
+"""Synthetic shapes datasets written in the real COCO, Pascal VOC segmentation, Pascal VOC detection and YOLO layouts.
 
 Offline there is no dataset to download, so the demo, the tests and users' smoke tests train on generated shapes
 (circles, squares, triangles) drawn with PIL on a lightly textured background. The files are byte-for-byte the
@@ -28,7 +28,13 @@ formats the real loaders read, so the same ``--data-path`` code path serves both
       ROOT/VOCdevkit/VOC2007/JPEGImages/000001.jpg ...
       ROOT/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval}.txt and <class>_{train,val,trainval}.txt
 
-All three draw their images with ``scenes.py`` (the same shapes, placement and rendering). Generation is
+* ultralytics YOLO (``make_shapes_yolo``, ``yolo.py``), what ``data.format=yolo`` and ultralytics read::
+
+      ROOT/data.yaml                          (names, train: images/train, val: images/val)
+      ROOT/images/{train,val}/000001.jpg ...  (every 4th a .png)
+      ROOT/labels/{train,val}/000001.txt ...  (one "class cx cy w h" line per shape, normalised)
+
+All four draw their images with ``scenes.py`` (the same shapes, placement and rendering). Generation is
 deterministic for a seed (each image has its own random stream keyed by seed, layout, split and index) and uses PIL
 and numpy only. Command line (``cli.py``)::
 
@@ -36,6 +42,7 @@ and numpy only. Command line (``cli.py``)::
     python -m ghost_backbones.data.synthetic voc --output data/shapes_voc --image-size 192,320
     python -m ghost_backbones.data.synthetic voc-det --output data/shapes_vocdet --year 2007
     python -m ghost_backbones.data.synthetic voc-det --output data/shapes_vocdet --year 2012
+    python -m ghost_backbones.data.synthetic yolo --output data/shapes_yolo
 """
 
 from .cli import main
@@ -43,6 +50,7 @@ from .coco import make_shapes_coco
 from .scenes import AVAILABLE_SHAPES, SHAPE_CATEGORY_IDS, SHAPE_CLASSES
 from .voc import make_shapes_voc
 from .voc_detection import make_shapes_voc_detection
+from .yolo import make_shapes_yolo
 
 __all__ = [
     "AVAILABLE_SHAPES",
@@ -52,4 +60,5 @@ __all__ = [
     "make_shapes_coco",
     "make_shapes_voc",
     "make_shapes_voc_detection",
+    "make_shapes_yolo",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ghost_backbones.data.synthetic {coco,voc,voc-det} --output ROOT [options]``."""
+"""Command line: ``python -m ghost_backbones.data.synthetic {coco,voc,voc-det,yolo} --output ROOT [options]``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from .coco import make_shapes_coco
 from .scenes import AVAILABLE_SHAPES, SHAPE_CLASSES
 from .voc import make_shapes_voc
 from .voc_detection import VOC_DETECTION_YEARS, make_shapes_voc_detection
+from .yolo import make_shapes_yolo
 
 __all__ = ["main"]
 
-_LAYOUTS = {"coco": "COCO", "voc": "VOC", "voc-det": "VOC detection"}
+_LAYOUTS = {"coco": "COCO", "voc": "VOC", "voc-det": "VOC detection", "yolo": "YOLO"}
 
 
 def _parse_image_size(text: str) -> int | tuple[int, int]:
@@ -30,8 +31,8 @@ def _parse_image_size(text: str) -> int | tuple[int, int]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ghost_backbones.data.synthetic",
-        description="Write a synthetic shapes dataset in the COCO (detection), Pascal VOC (segmentation) or Pascal "
-        "VOC detection layout.",
+        description="Write a synthetic shapes dataset in the COCO (detection), Pascal VOC (segmentation), Pascal "
+        "VOC detection or ultralytics YOLO (detection) layout.",
     )
     parser.add_argument("format", choices=tuple(_LAYOUTS), help="on-disk layout to write")
     parser.add_argument("--output", required=True, type=Path, help="dataset root (use it as --data-path)")
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """Command line: ``python -m ghost_backbones.data.synthetic {coco,voc,voc-det} --output ROOT [options]``.
+    """Command line: ``python -m ghost_backbones.data.synthetic {coco,voc,voc-det,yolo} --output ROOT [options]``.
 
     Args:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         >>> args = ["voc-det", "--output", out, "--num-train", "4", "--num-val", "2", "--year", "2012"]
         >>> root = main(args)  # doctest: +ELLIPSIS
         wrote shapes dataset in VOC2012 detection layout (4 train + 2 val images) to .../cli_coco
+        >>> root = main(["yolo", "--output", f"{out}/yolo", "--num-train", "4", "--num-val", "2"])  # doctest: +ELLIPSIS
+        wrote shapes dataset in YOLO layout (4 train + 2 val images) to .../cli_coco/yolo
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -96,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         options["year"] = args.year or "2007"
         if args.difficult_fraction is not None:
             options["difficult_fraction"] = args.difficult_fraction
-    make = {"coco": make_shapes_coco, "voc": make_shapes_voc, "voc-det": make_shapes_voc_detection}[args.format]
+    make = {"coco": make_shapes_coco, "voc": make_shapes_voc, "voc-det": make_shapes_voc_detection,
+            "yolo": make_shapes_yolo}[args.format]  # fmt: skip
     try:
         root = make(args.output, **options, **({"crowd": True} if args.crowd else {}))
     except (ValueError, FileExistsError, NotADirectoryError) as error:

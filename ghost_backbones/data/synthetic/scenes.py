@@ -1,7 +1,7 @@
 """Scenes shared by every layout: shape outlines, placement, rasterisation, rendering and per-image random streams.
 
 A scene is one image's content: its size, its shapes bottom to top (class, polygon, full rasterised mask) and the
-rendered RGB image. The COCO, VOC segmentation and VOC detection writers all draw scenes here and differ only in
+rendered RGB image. The COCO, VOC segmentation, VOC detection and YOLO writers all draw scenes here and differ only in
 how they write the annotations.
 """
 
@@ -54,6 +54,8 @@ _SPLIT_STREAMS = {
     ("voc2007-det", "val"): 5,
     ("voc2012-det", "train"): 6,
     ("voc2012-det", "val"): 7,
+    ("yolo", "train"): 8,
+    ("yolo", "val"): 9,
 }
 
 
