@@ -36,7 +36,7 @@ __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
 #: Ours, ``make demo``'s first; each brings its demo recipe, counterpart and extra metrics from its registry entry.
-ARCHS = ("faster_rcnn", *(arch for arch in MODELS.names(baselines=False) if arch != "faster_rcnn"))
+ARCHS = ("faster_rcnn", *(a for a in MODELS.names(baselines=False) if a != "faster_rcnn" and MODELS.entry(a).recipe))
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:

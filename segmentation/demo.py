@@ -26,17 +26,15 @@ from ghost_backbones.engine import run_cli
 
 from .config import SegmentationConfig
 from .data.voc import VOCSegmentation
+from .models import MODELS
 from .predict import predict_paths
 from .task import SegmentationTask, load_segmenter
 
 __all__ = ["SPEC", "main"]
 
 NUM_DRAWN = 8
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-#: Our heads, each with its demo recipe ``configs/<arch>_ghostnet_demo.yaml`` (the first is the default).
-ARCHS = ("deeplabv3", "deeplabv3plus", "fcn", "lraspp")
-#: ``--compare`` trains both torchvision MobileNetV3 heads against every one of ours, with our recipe.
-BASELINES = ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
+#: Our heads, each with its demo recipe, baselines and metrics from its registry entry (the first is the default).
+ARCHS = tuple(arch for arch in MODELS.names(baselines=False) if MODELS.entry(arch).recipe)
 
 
 def _data(folder: Path, num_train: int, num_val: int, image_size: int) -> Path:
@@ -57,11 +55,12 @@ SPEC = DemoSpec(
     title="GhostNet segmentation models",
     task_cls=SegmentationTask,
     config_cls=SegmentationConfig,
-    recipes={arch: CONFIGS / f"{arch}_ghostnet_demo.yaml" for arch in ARCHS},
+    recipes={arch: MODELS.recipe(arch) for arch in ARCHS},
     make_data=_data,
     draw=_draw,
     metric="mIoU",
-    baselines=dict.fromkeys(ARCHS, BASELINES),
+    baselines={arch: MODELS.entry(arch).compared_with for arch in ARCHS},
+    extra_metrics={arch: MODELS.entry(arch).demo_metrics for arch in ARCHS},
     num_train=160,
     num_val=32,
     image_size=128,

@@ -256,7 +256,7 @@ def test_resumed_log_counts_each_iteration_once(tmp_path, monkeypatch):
     ]
 
 
-def test_offline_pretrained_weights_are_one_error_line(tmp_path, capsys, monkeypatch):
+def test_offline_pretrained_weights_are_one_error_line(voc_root, tmp_path, capsys, monkeypatch):
     import timm.models._hub as hub
 
     from segmentation import train
@@ -265,7 +265,16 @@ def test_offline_pretrained_weights_are_one_error_line(tmp_path, capsys, monkeyp
         raise OSError("We couldn't connect to 'https://huggingface.co' to load this file")
 
     monkeypatch.setattr(hub, "hf_hub_download", offline)
-    argv = ["--output-dir", str(tmp_path), "--device", "cpu", "--opts", "model.backbone.pretrained=true"]
+    argv = [
+        "--data-path",
+        str(voc_root),
+        "--output-dir",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--opts",
+        "model.backbone.pretrained=true",
+    ]  # the data are read first, then the model fetches its weights
     assert run_cli(train.main, argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: model.backbone.pretrained=true: ghostnet: could not fetch")

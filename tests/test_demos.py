@@ -63,7 +63,7 @@ def test_demo_recipe_must_exist(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="demo recipe not found: .*missing.yaml"):
         run_demo(replace(DETECTION, recipes={"faster_rcnn": tmp_path / "missing.yaml"}), tmp_path)
     with pytest.raises(
-        ValueError, match=r"--arch must be one of \['faster_rcnn', 'retinanet', 'fcos', 'ssdlite', 'mask_rcnn'\]"
+        ValueError, match=r"--arch must be one of \['faster_rcnn', 'fcos', 'mask_rcnn', 'retinanet', 'ssdlite'\]"
     ):
         run_demo(DETECTION, tmp_path, arch="yolo")
 
@@ -106,7 +106,7 @@ def test_segmentation_demo_has_every_head_against_both_torchvision_heads(capsys:
     for arch, path in SEGMENTATION.recipes.items():
         recipe = yaml.safe_load(path.read_text())
         assert recipe["model"]["arch"] == arch and not recipe["model"]["backbone"]["pretrained"]
-        assert (recipe["data"], recipe["train"], recipe["model"]["aux_loss"]) == (
+        assert (recipe["data"], recipe["train"], recipe["model"].get("aux_loss", False)) == (
             default["data"],
             default["train"],
             False,

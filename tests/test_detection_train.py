@@ -8,19 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_FASTER_RCNN, overrides_for
 
+from detection.models import MODELS
 from detection.task import DetectionTask
 from detection.train import main, parse_args
 from ghost_backbones.engine import load_checkpoint, read_jsonl, run_cli
 
 # A tiny detector and short schedule: seconds per epoch on 2 CPU cores.
 TINY = [
-    "model.backbone.width=0.5",
-    "model.fpn_channels=32",
-    "model.box_head_fcs=[64, 64]",
-    "model.box_batch_size_per_image=64",
-    "model.rpn_post_nms_top_n_train=200",
-    "model.rpn_post_nms_top_n_test=100",
+    *TINY_FASTER_RCNN,
     "train.warmup_iters=3",
     "train.lr=0.02",
     "train.log_every=1",
@@ -96,7 +93,7 @@ def test_resume_continues_exactly(coco_root, tmp_path):
 def test_cli_errors_are_clear(coco_root, tmp_path, capsys):
     assert run_cli(main, args(coco_root, tmp_path, opts=["model.nope=1"])) == 2
     err = capsys.readouterr().err
-    assert "unknown config key(s) ['model.nope']" in err and "model.fpn_channels" in err
+    assert "['model.nope'] not read by model.arch='faster_rcnn'; its keys: " in err and "model.fpn_channels" in err
     assert run_cli(main, args(tmp_path / "nowhere", tmp_path)) == 2
     assert "error: image folder not found:" in capsys.readouterr().err
     assert run_cli(main, args(coco_root, tmp_path, opts=["model.num_classes=3"])) == 2
@@ -132,7 +129,9 @@ def test_ssdlite_recipe_trains_with_the_iou_crop_and_evaluates_without(coco_root
 def test_training_input_size(arch, coco_root):
     """SSD trains on its fixed square whatever the crop left; the others on the data pipeline's sizes."""
     opts = ["model.out_indices=[3, 4]", "model.min_size=128", "model.max_size=128", f"model.arch={arch}"]
-    model = DetectionTask(parse_args(["--data-path", str(coco_root), "--opts", *opts])).build_model().train()
+    task = DetectionTask(parse_args(["--data-path", str(coco_root), "--opts", *overrides_for(MODELS, arch, opts)]))
+    task.build_datasets()  # the data (and its classes) first, as the engine builds a task
+    model = task.build_model().train()
     target = {"boxes": torch.tensor([[10.0, 10.0, 50.0, 30.0]]), "labels": torch.tensor([1])}
     images, targets = model.transform([torch.rand(3, 60, 90)], [target])
     square = {"ssdlite": (128, 128), "ssdlite320_mobilenet_v3_large": (320, 320)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_FASTER_RCNN
 from PIL import Image
 
 from detection.config import DetectionConfig
@@ -196,11 +197,7 @@ def test_voc_ap_perfect_and_empty():
 
 
 # ------------------------------------------------------------------------------------------------------ training
-TINY = [
-    "model.backbone.width=0.5", "model.fpn_channels=32", "model.box_head_fcs=[64, 64]",
-    "model.box_batch_size_per_image=64", "model.rpn_post_nms_top_n_train=200", "model.rpn_post_nms_top_n_test=100",
-    "train.warmup_iters=2", "data.val_batch_size=2",
-]  # fmt: skip
+TINY = [*TINY_FASTER_RCNN, "train.warmup_iters=2", "data.val_batch_size=2"]
 
 
 VOC = ["data.format=voc", "data.voc_years=[2007, 2012]", "data.voc_val_years=[2007]", "data.train_split=train",

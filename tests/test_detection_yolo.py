@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_FASTER_RCNN
 from PIL import Image
 
 from detection.config import DetectionConfig
@@ -186,11 +187,7 @@ def test_synthetic_cli_writes_the_yolo_layout(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- train, evaluate, predict, export
-TINY = [
-    "data.format=yolo", "model.backbone.width=0.5", "model.backbone.pretrained=false", "model.fpn_channels=32",
-    "model.box_head_fcs=[64, 64]", "model.box_batch_size_per_image=64", "model.rpn_post_nms_top_n_train=200",
-    "model.rpn_post_nms_top_n_test=100", "train.warmup_iters=2", "data.val_batch_size=2",
-]  # fmt: skip
+TINY = ["data.format=yolo", *TINY_FASTER_RCNN, "train.warmup_iters=2", "data.val_batch_size=2"]
 
 
 def yolo_args(root: Path, out: Path, *extra: str) -> list[str]:

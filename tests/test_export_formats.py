@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import segmentation_checkpoint
 from PIL import Image
-from test_export_models import _one_thread, segmentation_checkpoint  # noqa: F401  (_one_thread: autouse)
 
 from ghost_backbones.bench import TimingConfig
 from ghost_backbones.bench import deploy_runtimes as rt
@@ -17,6 +17,8 @@ from ghost_backbones.export.cli import build_parser
 from segmentation import benchmark as seg_bench
 from segmentation import export as segmentation_export
 from segmentation import predict as segmentation_predict
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

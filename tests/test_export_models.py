@@ -8,72 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import detection_checkpoint, segmentation_checkpoint
 from PIL import Image
 
-from detection import demo as detection_demo
 from detection import export as detection_export
 from detection import predict as detection_predict
-from detection.config import DetectionConfig
 from detection.models import MODELS as DETECTORS
-from detection.models import build_model as build_detector
-from ghost_backbones.engine import config_to_dict, load_config, run_cli, save_checkpoint
+from ghost_backbones.engine import run_cli
 from ghost_backbones.export import load_exported
 from segmentation import export as segmentation_export
 from segmentation import predict as segmentation_predict
-from segmentation.config import SegmentationConfig
 from segmentation.models import MODELS as SEGMENTERS
-from segmentation.models import build_model as build_segmenter
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SMALL = ["model.backbone.width=0.5", "model.backbone.pretrained=false"]
-DETECTION_SMALL = [*SMALL, "model.min_size=96", "model.max_size=128", "model.fpn_channels=32",
-                   "model.box_head_fcs=[64, 64]", "model.rpn_post_nms_top_n_test=100",
-                   "model.ssd_extra_channels=[64, 32, 32, 16]"]  # fmt: skip
-SEGMENTATION_SMALL = [*SMALL, "model.head_channels=32", "data.base_size=80",
-                      "data.class_names=[background, circle, square, triangle]"]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _save(cfg, model, task: str, path: Path) -> Path:
-    save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "task": task, "epoch": 0})
-    return path
-
-
-def detection_checkpoint(arch: str, root: Path, folder: Path) -> Path:
-    overrides = [*DETECTION_SMALL, f"data.root={root}", "data.categories=[{id: 1, name: circle}, "
-                 "{id: 3, name: square}, {id: 7, name: triangle}]", "model.num_classes=4"]  # fmt: skip
-    if arch == "ssdlite":
-        overrides += ["model.max_size=96"]
-    if arch in ("retinanet", "fcos"):  # their GroupNorm(32) heads need 2 channels a group on the 1x1 P7 map
-        overrides += ["model.fpn_channels=64"]
-    cfg = load_config(DetectionConfig, detection_demo.SPEC.recipes[arch], overrides)
-    torch.manual_seed(0)
-    model = build_detector(cfg.model)
-    for name, module in model.named_modules():  # one-stage heads start at scores of 0.01: give them detections
-        if name.endswith("cls_logits"):
-            module.bias.data.zero_()
-            module.bias.data[:: cfg.model.num_classes] = -10.0  # and no background class (label 0) among them
-    return _save(cfg, model, "detection", folder / f"{arch}.pth")
-
-
-def segmentation_checkpoint(arch: str, root: Path, folder: Path) -> Path:
-    overrides = [*SEGMENTATION_SMALL, f"data.root={root}", f"model.arch={arch}", "model.num_classes=4"]
-    cfg = load_config(SegmentationConfig, CONFIGS / "deeplabv3_ghostnet_demo.yaml", overrides)
-    torch.manual_seed(0)
-    model = build_segmenter(cfg.model)
-    for m in model.modules():  # random BatchNorm statistics: a model whose class map is not all one class
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-    return _save(cfg, model, "segmentation", folder / f"{arch}.pth")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

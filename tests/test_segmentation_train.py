@@ -113,7 +113,7 @@ def test_crop_and_base_size_flags() -> None:
 )  # fmt: skip
 def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
     cfg = load_config(SegmentationConfig, CONFIGS / f"{name}_ghostnet_voc.yaml", ["model.backbone.pretrained=false"])
-    assert cfg.model.arch == name and cfg.model.num_classes == 21 and cfg.model.aux_loss is aux
+    assert cfg.model.arch == name and cfg.model.num_classes == 21 and getattr(cfg.model, "aux_loss", False) is aux
     assert (cfg.data.crop_size, cfg.data.base_size, cfg.train.epochs, cfg.train.lr_scheduler) == (480, 520, 30, "poly")
     model = build_model(cfg.model)
     assert type(model).__name__ == cls

@@ -20,13 +20,13 @@ from typing import Any
 
 from torch import nn
 
-from ghost_backbones.engine import ConfigError, Registry
+from ghost_backbones.engine import ConfigError, ModelRegistry
 
 from ..sections import ModelConfig
 
 __all__ = ["MASKS", "MODELS", "build_model", "needs_masks"]
 
-MODELS = Registry("detection architecture (model.arch)")
+MODELS = ModelRegistry("detection architecture (model.arch)")
 
 #: The tag of architectures that learn instance masks: their data gives ``masks`` targets, their evaluation adds
 #: ``segm`` AP (``@MODELS.register(..., tags={MASKS})``).

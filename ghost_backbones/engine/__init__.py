@@ -24,12 +24,7 @@ from .checkpoint import (
 )
 from .cli import COMMON_FLAGS, build_parser, parse_config, run_cli
 from .config import (
-    BackboneConfig,
-    CheckedSection,
-    NormName,
-    TrainConfig,
     apply_overrides,
-    check_choices,
     config_from_dict,
     config_to_dict,
     convert_section,
@@ -43,8 +38,9 @@ from .distributed import resolve_device
 from .jsonl import JsonlLogger, read_jsonl, write_json
 from .loop import fit
 from .loop_parts import ShardSampler, autocast, get_metric, progress
-from .registry import CONFIGS, Entry, Registry
+from .registry import CONFIGS, Entry, ModelRegistry, Registry
 from .schedule import lr_lambda
+from .sections import BackboneConfig, CheckedSection, NormName, TrainConfig, check_choices
 from .task import PREVIEW_IMAGES, Task
 
 __all__ = [
@@ -53,6 +49,7 @@ __all__ = [
     "COMMON_FLAGS",
     "CONFIGS",
     "Entry",
+    "ModelRegistry",
     "NormName",
     "Registry",
     "backbone_mean_std",

@@ -28,7 +28,7 @@ from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
 from ..errors import ConfigError
-from .config import BackboneConfig
+from .sections import BackboneConfig
 
 __all__ = ["backbone_mean_std", "create_backbone", "pretrained_mean_std"]
 

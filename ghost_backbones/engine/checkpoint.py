@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .config import TrainConfig, config_from_dict, config_to_dict
+from .config import config_from_dict, config_to_dict
 from .describe import describe_run, model_differences
 from .outputs import refuse_existing_run
+from .sections import TrainConfig
 
 __all__ = [
     "RESUMED_KEYS",

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from ..errors import ConfigError, DataError, NonFiniteLossError
-from .config import TrainConfig, load_config, parse_override  # noqa: F401  (TrainConfig: doctest)
+from .config import load_config, parse_override
+from .sections import TrainConfig  # noqa: F401  (doctest)
 
 __all__ = ["build_parser", "parse_config", "run_cli", "user_message", "COMMON_FLAGS"]
 

@@ -10,7 +10,7 @@ Examples::
 
 from __future__ import annotations
 
-from .config import TrainConfig
+from .sections import TrainConfig
 
 __all__ = ["epoch_line", "format_duration", "start_line"]
 

@@ -35,7 +35,7 @@ from torch import nn
 from ..errors import ConfigError
 from . import distributed as du
 from .checkpoint import load_run_weights, plan_resume, save_checkpoint
-from .config import TrainConfig, config_to_dict
+from .config import config_to_dict
 from .console import epoch_line, start_line
 from .ema import create_ema, load_weights_state, weights_state
 from .jsonl import JsonlLogger, count_superseded, write_json
@@ -44,6 +44,7 @@ from .optim import accumulation_plan, build_optimizer, optimizer_steps
 from .outputs import evaluation_path, prepare_output_dir
 from .plots import draw_safely, plot_training_curves
 from .prepare import convert_sync_batchnorm, enable_grad_checkpointing
+from .sections import TrainConfig
 from .task import Task
 from .tensorboard import TensorBoard
 

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import TrainConfig
 from .schedule import lr_lambda
+from .sections import TrainConfig
 
 __all__ = ["accumulation_plan", "build_optimizer", "default_param_groups", "optimizer_steps"]
 

@@ -1,6 +1,7 @@
-"""A model registry per task: torchvision's ``register_model`` / ``get_model`` pattern, keyed by ``model.arch``.
+"""Registries of plug-ins by name: a `Registry` per kind (data formats), and a `ModelRegistry` per task, keyed by
+``model.arch`` (torchvision's ``register_model`` / ``get_model`` pattern).
 
-A task keeps one `Registry`. Each architecture module registers its builder together with everything that belongs
+A task keeps one `ModelRegistry`. Each architecture module registers its builder together with everything that belongs
 to the architecture (an `Entry`): the dataclass of its ``model`` options (the shared section's fields plus its own,
 so a key the architecture does not read is an error when the recipe is loaded), its torchvision counterpart, the
 stem of its recipe files in ``configs/`` and what its demo compares and reports. Adding a head is one module plus
@@ -14,7 +15,7 @@ Examples::
     ... class LinearOptions:
     ...     arch: str = "linear"
     ...     in_features: int = 4
-    >>> MODELS = Registry("toy model")
+    >>> MODELS = ModelRegistry("toy model")
     >>> @MODELS.register("linear", options=LinearOptions, recipe="linear_toy")
     ... def linear(cfg, num_classes):
     ...     return nn.Linear(cfg.in_features, num_classes)
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["CONFIGS", "Entry", "Registry"]
+__all__ = ["CONFIGS", "Entry", "ModelRegistry", "Registry"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,33 +80,76 @@ class Entry:
 
 
 class Registry:
-    """Name -> `Entry`, one instance per task.
+    """Name -> registered object (a data format's builder, a model's `Entry`), one instance per kind of plug-in.
 
     Args:
-        kind: what the entries are, for error messages (``"detection architecture"``).
+        kind: what the entries are, for error messages (``"detection data format (data.format)"``).
+
+    Examples::
+
+        >>> FORMATS = Registry("toy format")
+        >>> @FORMATS.register("csv")
+        ... def read_csv(path):
+        ...     return path
+        >>> FORMATS.names(), FORMATS.get("csv") is read_csv, "tsv" in FORMATS
+        (['csv'], True, False)
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, Any] = {}
 
-    def register(self, name: str, *, options: type, **details: Any) -> Callable[[F], F]:
-        """Decorator registering a builder under ``name`` with its ``options`` dataclass and `Entry` ``details``."""
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator registering an object (a function, a class, a record) under ``name``."""
 
-        def wrap(builder: F) -> F:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
-            for key in ("compare", "demo_metrics"):
-                details[key] = tuple(details.get(key, ()))
-            details["tags"] = frozenset(details.get("tags", ()))
-            self._entries[name] = Entry(name, builder, options, **details)
-            return builder
+        def wrap(item: F) -> F:
+            self._add(name, item)
+            return item
 
         return wrap
 
-    def unregister(self, name: str) -> Entry:
-        """Remove ``name`` (a test or notebook undoing its own registration); returns its `Entry`."""
-        return self._entries.pop(self.entry(name).name)
+    def _add(self, name: str, item: Any) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = item
+
+    def unregister(self, name: str) -> Any:
+        """Remove ``name`` (a test or notebook undoing its own registration); returns what was registered."""
+        self.get(name)
+        return self._entries.pop(name)
+
+    def get(self, name: str) -> Any:
+        """What is registered as ``name``; a `ConfigError` listing the registered names otherwise."""
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+
+class ModelRegistry(Registry):
+    """Name -> `Entry` of an architecture, one instance per task.
+
+    Args:
+        kind: what the entries are, for error messages (``"detection architecture (model.arch)"``).
+    """
+
+    def register(self, name: str, *, options: type, **details: Any) -> Callable[[F], F]:  # type: ignore[override]
+        """Decorator registering a builder under ``name`` with its ``options`` dataclass and `Entry` ``details``."""
+
+        def wrap(builder: F) -> F:
+            for key in ("compare", "demo_metrics"):
+                details[key] = tuple(details.get(key, ()))
+            details["tags"] = frozenset(details.get("tags", ()))
+            self._add(name, Entry(name, builder, options, **details))
+            return builder
+
+        return wrap
 
     @contextmanager
     def registered(self, name: str, builder: Callable[..., Any], *, options: type, **details: Any) -> Iterator[Entry]:
@@ -118,9 +162,7 @@ class Registry:
 
     def entry(self, name: str) -> Entry:
         """The `Entry` registered as ``name``; a `ConfigError` listing the registered names otherwise."""
-        if name not in self._entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}; registered: {self.names()}")
-        return self._entries[name]
+        return super().get(name)
 
     def get(self, name: str) -> Callable[..., Any]:
         """The builder registered as ``name``."""
@@ -152,6 +194,3 @@ class Registry:
     def has_tag(self, name: str, tag: str) -> bool:
         """Whether the architecture ``name`` carries ``tag``."""
         return tag in self.entry(name).tags
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries

@@ -18,14 +18,14 @@ from typing import Any
 
 from torch import nn
 
-from ghost_backbones.engine import ConfigError, Registry, config_from_dict
+from ghost_backbones.engine import ConfigError, ModelRegistry, config_from_dict
 from ghost_backbones.models.norm import group_norm, replace_batchnorms
 
 from ..sections import BackboneOptions, ModelConfig
 
 __all__ = ["MODELS", "build_model", "model_from_fields"]
 
-MODELS = Registry("segmentation architecture (model.arch)")
+MODELS = ModelRegistry("segmentation architecture (model.arch)")
 
 #: timm feature indices the heads tap: stride 4 (DeepLabV3+ decoder), stride 8 (auxiliary head and LR-ASPP's low
 #: branch) and the last map (dilated to ``output_stride``).
