@@ -1,5 +1,6 @@
 """The timm -> FPN adapter and the Faster R-CNN builder: levels, channels, strides, anchors, RoI pooling."""
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -8,10 +9,18 @@ import torch
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d as TvFrozenBN
 
-from detection.config import model_config
+from detection.config import DetectionConfig, model_config
 from detection.fpn import TimmFPNBackbone, ghostnet_fpn_backbone, make_norm
 from detection.models import MODELS, anchor_generator_for, build_model, fasterrcnn_ghostnet_fpn, needs_masks
-from ghost_backbones.engine import BackboneConfig, ConfigError
+from ghost_backbones.engine import (
+    BackboneConfig,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    switch_variant,
+    valid_keys,
+)
 
 SMALL = dict(backbone={"width": 0.5}, fpn_channels=32)
 ANCHORS = dict(anchor_sizes=None, anchor_scales=(4.0, 8.0), aspect_ratios=(0.5, 1.0, 2.0))
@@ -236,3 +245,40 @@ def test_one_stage_recipes_use_p4_p7_with_the_counterparts_anchors(arch, smalles
     assert size == 800 and ours.backbone.strides == [16, 32, 64, 128]  # no head on the stride-8 map (speed)
     assert ours.anchor_generator.sizes == theirs.anchor_generator.sizes  # same anchors, hence same FCOS size ranges
     assert ours.anchor_generator.sizes[0] == smallest
+
+
+@pytest.mark.parametrize(
+    "overrides, unread",
+    [
+        (["model.arch=ssdlite", "model.fpn_channels=64"], ["model.fpn_channels"]),
+        (["model.arch=ssdlite", "model.rpn_pre_nms_top_n_test=500", "model.anchor_scales=[4.0]"],
+         ["model.anchor_scales", "model.rpn_pre_nms_top_n_test"]),
+        (["model.arch=fcos", "model.head_norm=batchnorm"], ["model.head_norm"]),
+        (["model.arch=retinanet", "model.mask_head_layers=[64]"], ["model.mask_head_layers"]),
+        (["model.arch=fasterrcnn_mobilenet_v3_large_fpn", "model.backbone.width=1.3"], ["model.backbone"]),
+    ],
+)  # fmt: skip
+def test_a_key_the_architecture_does_not_read_is_an_error(overrides, unread):
+    arch = overrides[0].split("=")[1]
+    with pytest.raises(
+        ConfigError, match=re.escape(f"{unread} not read by model.arch='{arch}'; its keys: ['model.arch'")
+    ):
+        load_config(DetectionConfig, None, overrides)
+    assert not any(k.startswith(tuple(unread)) for k in valid_keys(type(model_config(arch)), "model."))
+
+
+def test_a_checkpoint_config_keeps_only_its_architectures_keys():
+    """Checkpoints of releases whose ``model`` section held every architecture's keys still load; recipes do not."""
+    saved = config_to_dict(DetectionConfig())
+    saved["model"].update(arch="ssdlite", fpn_channels=64, ssd_extra_channels=[64, 32])
+    cfg = config_from_dict(DetectionConfig, saved)
+    assert type(cfg.model).__name__ == "SSDLiteConfig" and cfg.model.ssd_extra_channels == [64, 32]
+    with pytest.raises(ConfigError, match=r"'model.box_head_fcs', .*\] not read by model.arch='ssdlite'"):
+        config_from_dict(DetectionConfig, saved, source="recipe")
+
+
+def test_the_demo_trains_a_counterpart_on_the_same_recipe():
+    cfg = load_config(DetectionConfig, MODELS.recipe("retinanet"), ["model.anchor_scales=[4.0]", "model.min_size=96"])
+    theirs = switch_variant(cfg, "model", "retinanet_mobilenet_v3_large_fpn")
+    assert type(theirs.model).__name__ == "RetinaNetBaselineConfig" and theirs.train == cfg.train
+    assert (theirs.model.anchor_scales, theirs.model.min_size) == ([4.0], 96)  # the keys both read keep their values

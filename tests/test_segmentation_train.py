@@ -127,6 +127,8 @@ def test_voc_recipes(name: str, cls: str, aux: bool) -> None:
         (["model.num_classes=5"], r"data.class_names has 4 names but model.num_classes is 5"),
         (["model.arch=unet"], r"unknown segmentation architecture \(model.arch\) 'unet'"),
         (["model.arch=lraspp"], r"'model.aux_loss'.* not read by model.arch='lraspp'; its keys: "),
+        (["model.arch=fcn", "model.head_channels=64"], r"\['model.head_channels'\] not read by model.arch='fcn'"),
+        (["model.arch=deeplabv3_mobilenet_v3_large"], r"\['model.backbone'\] not read by model.arch='deeplabv3_mob"),
         (["model.backbone.name=resnet9000"], r"model.backbone.name: 'resnet9000' is not a timm model"),
         (["model.output_stride=32"], r"model.output_stride must be one of \[8, 16\], got 32"),
         (["train.lr=nan"], r"train.lr must be a finite number > 0, got nan"),
