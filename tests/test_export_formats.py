@@ -91,3 +91,20 @@ def test_readme_format_exports_checks_and_predicts(registered, voc_root, tmp_pat
     tiny = TimingConfig(warmup=0, iters=1, repeats=1, threads=1)
     rows = seg_bench.benchmark(["lraspp"], img_size=(64, 64), runtimes=("pickle",), timing=tiny)  # a runtime too
     assert [(r["runtime"], r["error"]) for r in rows if r["model"] == "lraspp"] == [("pickle", None)]
+
+
+def test_format_modules_are_found_by_their_name(tmp_path, monkeypatch) -> None:
+    """Every ``*_format.py`` module of the export package is imported with it: a new format needs no other edit."""
+    from ghost_backbones.plugins import import_plugins
+
+    package = tmp_path / "plugins_here"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "npz_format.py").write_text("LOADED = True\n")
+    (package / "helpers.py").write_text("raise RuntimeError('not a format module: never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert import_plugins("plugins_here", [str(package)], "_format") == ["npz_format"]
+    import ghost_backbones.export as export
+
+    assert import_plugins(export.__name__, export.__path__, "_format") == ["onnx_format", "pt2_format",
+                                                                           "torchscript_format"]  # fmt: skip

@@ -7,16 +7,14 @@ Every module here is imported when the package is, so the config check, the CLIs
 it by name with no other edit (README: "Adding a detection head").
 """
 
-import importlib
-import pkgutil
+from ghost_backbones.plugins import import_plugins
 
 from .anchors import anchor_generator_for
 from .faster_rcnn import build_faster_rcnn, fasterrcnn_ghostnet_fpn
 from .mask_rcnn import build_mask_rcnn, maskrcnn_ghostnet_fpn
 from .registry import MASKS, MODELS, build_model, needs_masks
 
-for _module in pkgutil.iter_modules(__path__):  # register every architecture module of this folder
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_plugins(__name__, __path__)  # every architecture module of this folder registers itself
 
 __all__ = [
     "MASKS",

@@ -7,8 +7,7 @@ Every module here is imported when the package is, so the config check, the CLIs
 it by name with no other edit.
 """
 
-import importlib
-import pkgutil
+from ghost_backbones.plugins import import_plugins
 
 from .deeplab import deeplabv3_ghostnet, deeplabv3plus_ghostnet
 from .fcn import fcn_ghostnet
@@ -16,8 +15,7 @@ from .heads import DeepLabV3Plus
 from .lraspp import lraspp_ghostnet
 from .registry import MODELS, build_model
 
-for _module in pkgutil.iter_modules(__path__):  # register every architecture module of this folder
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_plugins(__name__, __path__)  # every architecture module of this folder registers itself
 
 __all__ = [
     "MODELS",
