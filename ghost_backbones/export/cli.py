@@ -171,7 +171,8 @@ def _export(deployable: Deployable, output: Path, args: argparse.Namespace) -> t
             calib = sample_images(args.calib_images, deployable.calib_images, args.num_calib_images,
                                   batched=spec.batched, dtype=args.input_dtype, side=_side(meta), seed=1)  # fmt: skip
             images = (x.numpy() for _, x in calib)
-            report["quantization"] = fmt.quantize(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS)
+            report["quantization"] = fmt.quantize(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS,
+                                                  graph=deployable.graph)  # fmt: skip
             report["accuracy"] = _accuracy(deployable, fmt, fp32, final, checks)
         _refuse_existing(output)
         os.replace(final, output)
@@ -249,6 +250,10 @@ def _check_args(args: argparse.Namespace) -> Path:
         quantizable = [f for f in FORMATS if f.can_quantize]
         titles, flags = (" or ".join(x) for x in zip(*((f.title, f"--format {f.name}") for f in quantizable)))
         raise ValueError(f"--int8 quantizes {titles} models; it needs {flags}, got --format {args.format}")
+    if args.int8_convs is not None and not fmt.selects_convs:
+        choosers = " or ".join(f"--format {f.name}" for f in FORMATS if f.selects_convs)
+        raise ValueError(f"--int8-convs chooses the convolutions of {choosers}; {fmt.title} quantizes what its "
+                         "quantizer supports (leave --int8-convs out)")  # fmt: skip
     if args.num_check_images < 1 or args.num_calib_images < 1:
         raise ValueError(
             f"--num-check-images and --num-calib-images must be >= 1, got {args.num_check_images}, "

@@ -171,6 +171,7 @@ class ExportFormat:
         locate: ``locate(graph, path, image) -> str | None``: the first layer whose output differs (optional).
         requires: the Python modules writing and running the format need.
         extra: the ``ghost-backbones[extra]`` that installs them.
+        selects_convs: ``quantize`` takes ``convs`` (``--int8-convs``: which convolutions become INT8).
     """
 
     name: str
@@ -182,6 +183,7 @@ class ExportFormat:
     locate: Callable[[nn.Module, Path, Tensor], str | None] | None = None
     requires: tuple[str, ...] = ()
     extra: str = "export"
+    selects_convs: bool = False
 
     @property
     def can_quantize(self) -> bool:

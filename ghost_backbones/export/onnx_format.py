@@ -110,5 +110,6 @@ ONNX = FORMATS.register(
         quantize=quantize_int8,
         locate=first_divergent_layer,
         requires=("onnx", "onnxruntime"),
+        selects_convs=True,
     )
 )

@@ -163,6 +163,7 @@ def quantize_int8(
     input_name: str = "image",
     keep_edges_float: bool = True,
     convs: str = DEFAULT_CONVS,
+    **_context: Any,
 ) -> dict:
     """Write the INT8 version of the ONNX model ``fp32`` to ``int8``, calibrated on ``images``.
 

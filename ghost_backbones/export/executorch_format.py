@@ -1,0 +1,206 @@
+"""The ExecuTorch format (``.pte``): the network lowered to XNNPACK, the CPU kernel library phones run.
+
+ExecuTorch has no kernels for torchvision's NMS or RoIAlign, and its memory plan is sized for the largest input a
+dynamic shape allows, so the file holds the network and the steps around it run in PyTorch (`split_graphs`):
+
+- single-stage detectors (RetinaNet, FCOS, SSD): the backbone and head on the transformed image batch (any size up
+  to ``max_size``, a multiple of 32; SSD's fixed square); predict rebuilds the torchvision class around the file
+  from the recipe stored in it (anchors, transform, decoding and NMS limits), so the detections are computed as the
+  eager model computes them. Two-stage detectors (Faster R-CNN, Mask R-CNN) are refused in one line;
+- segmentation models: the normalised network on the resized image (shorter side ``base_size``, longer side up to
+  4x that); the resize, the upsampling of the logits and the argmax around it are `SegmentationGraph`'s own;
+- a bare network (the backbone benchmark): as it is, at the sample's size.
+
+The metadata (task, architecture, categories, the detector's recipe) is stored in the file as a constant method
+``metadata`` (JSON bytes). ``--int8`` quantizes with ExecuTorch's XNNPACK quantizer (PT2E: per-channel symmetric
+INT8 weights, calibrated activations) on the calibration images, through the same split.
+
+Examples::
+
+    python -m segmentation.export --weights runs/lraspp/best.pth --output lraspp.pte --format pte
+    python -m detection.export --weights runs/retinanet/best.pth --output retinanet.pte --format pte --int8
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import ExportError
+from .formats import FORMATS, ExportFormat, GraphSpec, import_or_explain
+from .graphs import DetectionGraph, SegmentationGraph, antialiased_resize
+from .split_graphs import (
+    TWO_STAGE,
+    HeadGraph,
+    SegmentationNet,
+    detector_class,
+    detector_from_recipe,
+    head_recipe,
+    segment_with,
+)
+
+__all__ = ["PTE", "PteModel", "quantize_pte", "write_pte"]
+
+#: The longest side of a segmentation network's input, as a multiple of ``base_size`` (the memory plan's bound).
+LONG_SIDE = 4
+
+
+def _network(graph: nn.Module, sample: Tensor, meta: dict[str, Any]) -> tuple[nn.Module, Callable, Any, dict]:
+    """What goes into the file: ``(network, prepare(graph input) -> network input, dynamic shapes, metadata)``."""
+    if isinstance(graph, DetectionGraph):
+        detector = graph.detector
+        if detector_class(detector) in TWO_STAGE:
+            raise ExportError(
+                f"the ExecuTorch format holds single-stage detectors; {meta.get('architecture', 'this model')} runs "
+                "RoIAlign and NMS between its two stages, which ExecuTorch has no kernels for: use --format onnx "
+                "(or torchscript) for it"
+            )
+
+        def prepare(image: Tensor) -> Tensor:
+            image = image[0] if image.dim() == 4 else image
+            return detector.transform([image.float() / 255.0])[0].tensors
+
+        recipe = head_recipe(detector)
+        side = 32 * math.ceil(recipe["transform"]["max_size"] / 32)
+        dims = None if recipe["transform"]["fixed_size"] else _dims(side, multiple=32)
+        return HeadGraph(detector).eval(), prepare, dims, {**meta, "head": recipe}
+    if isinstance(graph, SegmentationGraph):
+        base = graph.base_size
+
+        def prepare(image: Tensor) -> Tensor:
+            x = (image[None] if image.dim() == 3 else image)[:1].float()
+            return torch.clamp(torch.round(antialiased_resize(x, base)), 0.0, 255.0) if base else x
+
+        dims = _dims(LONG_SIDE * base if base else 2048)
+        return SegmentationNet(graph.model, graph.mean, graph.std).eval(), prepare, dims, meta
+    return graph, lambda image: image.float(), None, meta
+
+
+def _dims(longest: int, multiple: int = 1) -> tuple[dict[int, Any]]:
+    """Dynamic height and width of a ``(1, 3, H, W)`` input, from 32 (a stride-16 map of more than one pixel) up to
+    ``longest`` (a multiple of ``multiple``)."""
+    if multiple == 1:
+        height, width = torch.export.Dim("height", min=32, max=longest), torch.export.Dim("width", min=32, max=longest)
+        return ({2: height, 3: width},)
+    bound = longest // multiple
+    height, width = torch.export.Dim("h", min=1, max=bound), torch.export.Dim("w", min=1, max=bound)
+    return ({2: multiple * height, 3: multiple * width},)
+
+
+def _export(network: nn.Module, example: Tensor, dims: Any) -> torch.export.ExportedProgram:
+    try:
+        return torch.export.export(network, (example,), dynamic_shapes=dims, strict=False)
+    except Exception as e:  # torch.export's errors are many types; all mean the same to the user
+        raise ExportError(f"torch.export cannot export this network for ExecuTorch: {str(e).splitlines()[0]}") from e
+
+
+def _lower(program: torch.export.ExportedProgram, meta: dict[str, Any], path: Path) -> None:
+    """``program`` lowered to XNNPACK and written as ExecuTorch's ``.pte`` with ``meta`` inside."""
+    exir = import_or_explain("executorch.exir", "the ExecuTorch format", "executorch")
+    partitioner = import_or_explain(
+        "executorch.backends.xnnpack.partition.xnnpack_partitioner", "the ExecuTorch format", "executorch"
+    )
+    data = torch.tensor(list(json.dumps(meta).encode()), dtype=torch.uint8)
+    lowered = exir.to_edge_transform_and_lower(
+        program,
+        partitioner=[partitioner.XnnpackPartitioner()],
+        compile_config=exir.EdgeCompileConfig(_check_ir_validity=False),  # the resize's symbolic min
+        constant_methods={"metadata": data},
+    )
+    path.write_bytes(lowered.to_executorch().buffer)
+
+
+def write_pte(graph: nn.Module, sample: Tensor, path: Path, spec: GraphSpec, meta: dict[str, Any]) -> None:
+    """``graph``'s network exported with ``torch.export``, lowered to XNNPACK and saved with ``meta``."""
+    network, prepare, dims, meta = _network(graph, sample, meta)
+    _lower(_export(network, prepare(sample), dims), meta, path)
+
+
+def quantize_pte(
+    fp32: str | Path, int8: str | Path, images: Iterable[np.ndarray], *, graph: nn.Module, **context: Any
+) -> dict[str, Any]:
+    """The INT8 ``.pte`` of ``graph`` (ExecuTorch's XNNPACK quantizer, calibrated on ``images``) at ``int8``."""
+    quantizer = import_or_explain("executorch.backends.xnnpack.quantizer.xnnpack_quantizer", "INT8 .pte", "executorch")
+    import_or_explain("executorch.kernels.quantized", "INT8 .pte", "executorch")  # (de)quantize ops left undelegated
+    pt2e = import_or_explain("torchao.quantization.pt2e.quantize_pt2e", "INT8 .pte", "executorch")
+    meta = PteModel(fp32).metadata
+    calibration = [torch.from_numpy(np.asarray(image)) for image in images]
+    if not calibration:
+        raise ExportError("--int8 needs calibration images")
+    network, prepare, dims, _ = _network(graph, calibration[0], meta)
+    example = prepare(calibration[0])
+    config = quantizer.get_symmetric_quantization_config(is_per_channel=True)
+    prepared = pt2e.prepare_pt2e(
+        _export(network, example, dims).module(), quantizer.XNNPACKQuantizer().set_global(config)
+    )
+    with torch.no_grad():
+        for image in calibration:
+            prepared(prepare(image))
+    converted = pt2e.convert_pt2e(prepared)
+    info = {"method": "XNNPACKQuantizer (PT2E), per-channel symmetric INT8", "calibration_images": len(calibration)}
+    _lower(_export(converted, example, dims), {**meta, "quantization": info}, Path(int8))
+    return info
+
+
+class PteModel:
+    """A ``.pte`` written by ``export`` in ExecuTorch's runtime, as an `ExportedGraph` (the steps around the network
+    in PyTorch, as `split_graphs` describes).
+
+    Args:
+        path: the ``.pte`` file.
+        threads: unused (ExecuTorch's XNNPACK threadpool sizes itself).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        runtime = import_or_explain("executorch.runtime", "running a .pte model", "executorch")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ExecuTorch model not found: {self.path}")
+        try:
+            program = runtime.Runtime.get().load_program(self.path)
+            raw = program.load_method("metadata").execute([])[0] if "metadata" in program.method_names else None
+            self._forward = program.load_method("forward")
+        except Exception as e:  # the runtime raises its own types for unreadable files
+            raise ExportError(f"{self.path}: ExecuTorch cannot load this file ({e})") from e
+        self.metadata: dict[str, Any] = json.loads(bytes(raw.tolist()).decode()) if raw is not None else {}
+        self.output_names: list[str] = list(self.metadata.get("outputs", []))
+        self.input_dtype: str = self.metadata.get("input_dtype", "float32")
+        self._detector = detector_from_recipe(self.metadata["head"], self.network) if "head" in self.metadata else None
+        ids = [0, *(int(c["id"]) for c in sorted(self.metadata.get("categories", []), key=lambda c: c["id"]))]
+        self._category_ids = torch.tensor(ids, dtype=torch.int64)
+
+    def network(self, x: Tensor) -> list[Tensor]:
+        """The file's network on its input (the transformed batch, the resized image, or the bare input)."""
+        return self._forward.execute([x.contiguous()])
+
+    def run(self, image: Tensor | np.ndarray) -> list[np.ndarray]:
+        x = torch.as_tensor(image)
+        with torch.no_grad():
+            if self._detector is not None:
+                out = self._detector([(x[0] if x.dim() == 4 else x).float() / 255.0])[0]
+                return [out["boxes"].numpy(), self._category_ids[out["labels"]].numpy(), out["scores"].numpy()]
+            if self.metadata.get("task") == "segmentation":
+                base = int(self.metadata.get("input_size", {}).get("base_size", 0))
+                return [segment_with(lambda t: self.network(t)[0], x, base).numpy()]
+            return [o.numpy() for o in self.network(x.float())]
+
+
+PTE = FORMATS.register(
+    ExportFormat(
+        name="pte",
+        suffix=".pte",
+        title="ExecuTorch (XNNPACK)",
+        write=write_pte,
+        load=PteModel,
+        quantize=quantize_pte,
+        requires=("executorch",),
+        extra="executorch",
+    )
+)
