@@ -1,7 +1,9 @@
 """Run a trained detector on images: drawn boxes (and masks) + ``detections.json`` (COCO results format, original
 ids; Mask R-CNN's masks as RLE ``segmentation``).
 
-The output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`);
+The output folder is checked before any work: it never holds an input, and a folder already holding
+``detections.json`` or a file of a drawing's name is refused, so nothing is replaced (see
+`ghost_backbones.engine.outputs`);
 ``detections.json`` is written even when an unreadable photo stops the run (with the photos done before it), or
 ``--skip-bad-images`` warns about each unreadable photo with a count and goes on.
 
@@ -37,6 +39,8 @@ from .trained import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
 
+RESULTS = "detections.json"
+
 
 def predict_images(
     model: FasterRCNN,
@@ -58,7 +62,8 @@ def predict_images(
         model: a detector in eval mode.
         categories: label -> original category id / name mapping.
         paths: the images.
-        output_dir: created if missing; refused when it holds one of ``paths`` (the drawings would replace them).
+        output_dir: created if missing; refused when it holds one of ``paths``, a ``detections.json`` or a file of a
+            drawing's name (nothing is replaced).
         score_thresh: detections below this score are left out.
         device: where the model runs.
         skip_bad_images: warn about unreadable images (with a count) and go on; otherwise the first one stops
@@ -74,13 +79,13 @@ def predict_images(
     """
     if not 0.0 <= score_thresh <= 1.0:
         raise ValueError(f"score_thresh must be in [0, 1], got {score_thresh}")
-    output_dir = prepare_output_dir(output_dir, inputs=paths)
+    names = output_names(paths, keep_suffix=True)
+    output_dir = prepare_output_dir(output_dir, inputs=paths, outputs=[RESULTS, *names])
     device = torch.device(device)
     model.to(device)
-    names = output_names(paths, keep_suffix=True)
     numeric = all(p.stem.isdigit() for p in paths) and len({int(p.stem) for p in paths}) == len(paths)
     detections: list[dict[str, Any]] = []
-    results = output_dir / "detections.json"
+    results = output_dir / RESULTS
     images = iter_images(paths, skip_bad_images=skip_bad_images, results=str(results))
     try:
         for index, path, photo in tqdm(images, desc="predict", unit="img", total=len(paths)):
@@ -117,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
-        "--output-dir", required=True, help="where drawn images and detections.json go (not the input folder)"
+        "--output-dir",
+        required=True,
+        help="where drawn images and detections.json go (not the input folder, nor one holding files of those names)",
     )
     parser.add_argument("--score-thresh", type=float, default=0.5, help="minimum detection score")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -127,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     paths = list_images(args.input)
-    prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
+    outputs = [RESULTS, *output_names(paths, keep_suffix=True)]
+    prepare_output_dir(args.output_dir, inputs=paths, outputs=outputs)  # before the model is loaded
     exported = is_exported(args.weights)
     model, categories = load_exported_detector(args.weights) if exported else load_detector(args.weights)
     detections = predict_images(
