@@ -35,6 +35,7 @@ from .data.coco import CategoryMap
 from .draw import draw_detections
 from .evaluate import to_coco_results
 from .export import load_exported_detector
+from .paste import paste_binary_masks, unpasted_masks
 from .trained import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
@@ -54,9 +55,11 @@ def predict_images(
 ) -> list[dict[str, Any]]:
     """Detect objects in ``paths``; write the drawn images and ``detections.json`` to ``output_dir``.
 
-    Photos are read with their EXIF orientation applied. ``image_id`` in the results is the file name's number when
-    every name is a distinct number (COCO's ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name``
-    is kept. A drawn image has its photo's name (the same name from two folders: ``a_2.jpg``).
+    Photos are read with their EXIF orientation applied. Mask R-CNN's masks are pasted into the photo only for the
+    detections kept by ``score_thresh``, one at a time (see `detection.paste`), so a large photo needs little memory.
+    ``image_id`` in the results is the file name's number when every name is a distinct number (COCO's
+    ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name`` is kept. A drawn image has its photo's
+    name (the same name from two folders: ``a_2.jpg``).
 
     Args:
         model: a detector in eval mode.
@@ -90,12 +93,15 @@ def predict_images(
     try:
         for index, path, photo in tqdm(images, desc="predict", unit="img", total=len(paths)):
             image = F.pil_to_tensor(photo)
-            with torch.inference_mode():
+            with torch.inference_mode(), unpasted_masks(model):
                 output = model([F.to_dtype(image, torch.float32, scale=True).to(device)])[0]
             keep = output["scores"] >= score_thresh
             output = {k: v[keep].cpu() for k, v in output.items()}
+            if "masks" in output and output["masks"].shape[-2:] != image.shape[-2:]:  # pasted only when kept
+                output["masks"] = paste_binary_masks(output["masks"], output["boxes"], tuple(image.shape[-2:]))
             image_id = int(path.stem) if numeric else index + 1
-            detections += [{**d, "file_name": path.name} for d in to_coco_results(image_id, output, categories)]
+            results_of_image = to_coco_results(image_id, output, categories, decimals=2)
+            detections += [{**d, "file_name": path.name} for d in results_of_image]
             drawn = draw_detections(image, output, categories)
             Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(output_dir / names[index])
     finally:  # also when an image stops the run: the detections of the images done so far are kept

@@ -88,3 +88,51 @@ def test_a_two_point_validation_polygon_does_not_stop_the_segm_evaluation(tmp_pa
     results = to_coco_results(1, output, ds.categories)
     metrics = coco_evaluate(ds.coco, results, [1], iou_types=("bbox", "segm"), verbose=False)
     assert 0.0 < metrics["segm"]["AP"] < 1.0  # one of two objects found; no crash inside pycocotools
+
+
+# ------------------------------------------------------------------ COCO AP: pycocotools on the file
+def test_coco_ap_is_pycocotools_on_the_raw_file_with_unrounded_boxes(tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    (tmp_path / "images").mkdir()
+    images = [{"id": i, "file_name": f"{i}.png", "width": 64, "height": 48} for i in (1, 2)]
+    for image in images:
+        Image.new("RGB", (64, 48)).save(tmp_path / "images" / image["file_name"])
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 3, "bbox": [4.3, 5.7, 20.2, 14.9]},
+        {"id": 2, "image_id": 1, "category_id": 3, "bbox": [50.0, 10.0, 34.0, 20.0]},  # 20 px past the right edge
+        {"id": 3, "image_id": 2, "category_id": 7, "bbox": [10.0, 10.0, 8.004, 8.004]},
+        {"id": 4, "image_id": 2, "category_id": 7, "bbox": [30.0, 30.0, 0.0, 5.0]},  # no area
+    ]
+    path = tmp_path / "instances.json"
+    raw = {"images": images, "annotations": annotations,
+           "categories": [{"id": 3, "name": "square"}, {"id": 7, "name": "circle"}]}  # fmt: skip
+    path.write_text(json.dumps(raw))
+    with pytest.warns(UserWarning):  # clipped, dropped: for training
+        ds = CocoDetection(tmp_path / "images", path)
+    cleaned = json.dumps(ds.coco, sort_keys=True)
+    xyxy = {1: [[4.31, 5.69, 24.537, 20.613], [50.0, 10.0, 64.0, 30.0]], 2: [[10.004, 9.996, 18.006, 18.0]]}
+    results = []
+    for image_id, boxes in xyxy.items():
+        label = 1 if image_id == 1 else 2
+        output = {"boxes": torch.tensor(boxes, dtype=torch.float64), "labels": torch.tensor([label] * len(boxes)),
+                  "scores": torch.linspace(0.9, 0.5, len(boxes))}  # fmt: skip
+        results += to_coco_results(image_id, output, ds.categories)
+    ours = coco_evaluate(ds.evaluation_coco, results, [1, 2], verbose=False)["bbox"]
+
+    gt = COCO(str(path))  # pycocotools on the file, with the same (unrounded) boxes
+    for ann in gt.dataset["annotations"]:
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", ann["bbox"][2] * ann["bbox"][3])
+    gt.createIndex()
+    evaluator = COCOeval(gt, gt.loadRes(json.loads(json.dumps(results))), iouType="bbox")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert [ours[name] for name in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")] == [
+        pytest.approx(float(v), abs=1e-12) for v in evaluator.stats[:9]
+    ]
+    assert ours["AP"] < 0.9  # the box past the edge is found only as the image shows it: not a perfect score
+    assert json.dumps(ds.coco, sort_keys=True) == cleaned  # the dataset's ground truth is as it was read
+    assert all("ignore" not in ann for ann in ds.evaluation_coco["annotations"])

@@ -244,6 +244,11 @@ class VocDetection(SkippingDataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def evaluation_coco(self) -> dict[str, Any]:
+        """The ground truth COCO AP reads: :attr:`coco` (the XML's boxes are checked, never clipped)."""
+        return self.coco
+
     def aspect_ratio(self, index: int) -> float:
         """Width / height of image ``index`` from its annotation (no image read)."""
         width, height = self.images[index].size
