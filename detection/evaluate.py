@@ -4,6 +4,7 @@ and its PR curves' data."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ MASK_THRESHOLD = 0.5
 
 
 def encode_masks(masks: Tensor, threshold: float = MASK_THRESHOLD) -> list[dict[str, Any]]:
-    """Mask R-CNN's ``masks`` (``(N, 1, H, W)`` probabilities, or ``(N, H, W)``) as COCO compressed RLEs.
+    """Mask R-CNN's ``masks`` (``(N, 1, H, W)`` probabilities or ``bool`` masks, or ``(N, H, W)``) as COCO RLEs.
 
     Args:
         masks: one mask per detection, in the image's pixels.
@@ -42,14 +43,18 @@ def encode_masks(masks: Tensor, threshold: float = MASK_THRESHOLD) -> list[dict[
     """
     from pycocotools import mask as mask_utils
 
-    binary = (masks.detach().float().cpu() > threshold).reshape(-1, *masks.shape[-2:])
-    if len(binary) == 0:
-        return []
-    rles = mask_utils.encode(np.asfortranarray(binary.permute(1, 2, 0).numpy().astype(np.uint8)))
-    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in rles]
+    masks = masks.detach().cpu().reshape(-1, *masks.shape[-2:])
+    encoded = []
+    for mask in masks:  # one at a time: a photo-sized copy of one mask, not of all
+        binary = mask if mask.dtype == torch.bool else mask.float() > threshold
+        (rle,) = mask_utils.encode(np.asfortranarray(binary.numpy().astype(np.uint8)[:, :, None]))
+        encoded.append({"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")})
+    return encoded
 
 
-def to_coco_results(image_id: int, output: dict[str, Tensor], categories: CategoryMap) -> list[dict[str, Any]]:
+def to_coco_results(
+    image_id: int, output: dict[str, Tensor], categories: CategoryMap, *, decimals: int | None = None
+) -> list[dict[str, Any]]:
     """One image's detections in the COCO results format, with the original category ids.
 
     Args:
@@ -57,6 +62,8 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
         output: a torchvision detector's output for it (``boxes`` XYXY in original pixels, ``labels``, ``scores``;
             Mask R-CNN's ``masks`` too: each result then gets its ``segmentation``, see :func:`encode_masks`).
         categories: the label -> category id mapping used in training.
+        decimals: round the boxes to this many decimals (a file for people: ``detections.json``); ``None``: the
+            model's boxes as they are, what an evaluation reads.
 
     Detections labelled 0 (the background: torchvision's FCOS, untrained, can output it) are dropped.
 
@@ -66,6 +73,9 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
         ...        "scores": torch.tensor([0.75])}
         >>> to_coco_results(5, out, CategoryMap((1, 3), ("a", "b")))
         [{'image_id': 5, 'category_id': 3, 'bbox': [10.0, 20.0, 20.0, 40.0], 'score': 0.75}]
+        >>> out["boxes"] += 0.123
+        >>> to_coco_results(5, out, CategoryMap((1, 3), ("a", "b")), decimals=2)[0]["bbox"]
+        [10.12, 20.12, 20.0, 40.0]
     """
     keep = output["labels"].detach().cpu() != 0  # background (an untrained FCOS can output it): not a detection
     boxes = output["boxes"].detach().float().cpu()[keep]
@@ -73,7 +83,12 @@ def to_coco_results(image_id: int, output: dict[str, Tensor], categories: Catego
     labels = output["labels"].detach().cpu()[keep].tolist()
     scores = output["scores"].detach().float().cpu()[keep].tolist()
     results = [
-        {"image_id": image_id, "category_id": categories.to_id(label), "bbox": [round(v, 2) for v in box], "score": s}
+        {
+            "image_id": image_id,
+            "category_id": categories.to_id(label),
+            "bbox": box if decimals is None else [round(v, decimals) for v in box],
+            "score": s,
+        }
         for box, label, s in zip(xywh, labels, scores)
     ]
     if "masks" in output:
@@ -176,13 +191,11 @@ def _evaluate(
     from pycocotools.cocoeval import COCOeval
 
     per_category = [{"id": c["id"], "name": c.get("name", str(c["id"])), "AP": 0.0} for c in ground_truth["categories"]]
-    if not results:
-        return {**dict.fromkeys(STAT_NAMES, 0.0), "per_category": per_category}, None
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = ground_truth
+        coco_gt.dataset = copy.deepcopy(ground_truth)  # pycocotools writes into it ("ignore", polygons -> RLE)
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results)) if results else _no_detections(coco_gt)
         evaluator = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         evaluator.params.imgIds = image_ids
         evaluator.evaluate()
@@ -200,5 +213,17 @@ def _evaluate(
         entry = next(e for e in per_category if e["id"] == cat_id)
         entry["AP"] = float(valid.mean()) if valid.size else -1.0
     metrics["per_category"] = per_category
+    if not results:  # pycocotools' metrics (0, or -1 where nothing is to be found), but no curve to draw
+        return metrics, None
     order = [evaluator.params.catIds.index(entry["id"]) for entry in per_category]
     return metrics, evaluator.eval["precision"][:, :, order]
+
+
+def _no_detections(coco_gt: Any) -> Any:
+    """An empty results object for ``coco_gt`` (``loadRes`` cannot read an empty list)."""
+    from pycocotools.coco import COCO
+
+    empty = COCO()
+    empty.dataset = {**{key: coco_gt.dataset[key] for key in ("images", "categories")}, "annotations": []}
+    empty.createIndex()
+    return empty

@@ -64,7 +64,7 @@ def _evaluator(dataset: Any, categories: CategoryMap) -> Callable[[Callable], di
             output = {"boxes": torch.as_tensor(boxes), "labels": labels, "scores": torch.as_tensor(scores)}
             results += to_coco_results(target["image_id"], output, categories)
             ids.append(target["image_id"])
-        metrics, _ = coco_evaluation(dataset.coco, results, ids, verbose=False)
+        metrics, _ = coco_evaluation(dataset.evaluation_coco, results, ids, verbose=False)
         return {"AP": metrics["bbox"]["AP"], "images": len(ids)}
 
     return evaluate

@@ -1,7 +1,9 @@
 """Run a trained detector on images: drawn boxes (and masks) + ``detections.json`` (COCO results format, original
 ids; Mask R-CNN's masks as RLE ``segmentation``).
 
-The output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`);
+The output folder is checked before any work: it never holds an input, and a folder already holding
+``detections.json`` or a file of a drawing's name is refused, so nothing is replaced (see
+`ghost_backbones.engine.outputs`);
 ``detections.json`` is written even when an unreadable photo stops the run (with the photos done before it), or
 ``--skip-bad-images`` warns about each unreadable photo with a count and goes on.
 
@@ -33,9 +35,12 @@ from .data.coco import CategoryMap
 from .draw import draw_detections
 from .evaluate import to_coco_results
 from .export import load_exported_detector
+from .paste import paste_binary_masks, unpasted_masks
 from .trained import load_detector
 
 __all__ = ["draw_detections", "main", "predict_images"]
+
+RESULTS = "detections.json"
 
 
 def predict_images(
@@ -50,15 +55,18 @@ def predict_images(
 ) -> list[dict[str, Any]]:
     """Detect objects in ``paths``; write the drawn images and ``detections.json`` to ``output_dir``.
 
-    Photos are read with their EXIF orientation applied. ``image_id`` in the results is the file name's number when
-    every name is a distinct number (COCO's ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name``
-    is kept. A drawn image has its photo's name (the same name from two folders: ``a_2.jpg``).
+    Photos are read with their EXIF orientation applied. Mask R-CNN's masks are pasted into the photo only for the
+    detections kept by ``score_thresh``, one at a time (see `detection.paste`), so a large photo needs little memory.
+    ``image_id`` in the results is the file name's number when every name is a distinct number (COCO's
+    ``000000000139.jpg`` -> 139), else the 1-based position; ``file_name`` is kept. A drawn image has its photo's
+    name (the same name from two folders: ``a_2.jpg``).
 
     Args:
         model: a detector in eval mode.
         categories: label -> original category id / name mapping.
         paths: the images.
-        output_dir: created if missing; refused when it holds one of ``paths`` (the drawings would replace them).
+        output_dir: created if missing; refused when it holds one of ``paths``, a ``detections.json`` or a file of a
+            drawing's name (nothing is replaced).
         score_thresh: detections below this score are left out.
         device: where the model runs.
         skip_bad_images: warn about unreadable images (with a count) and go on; otherwise the first one stops
@@ -74,23 +82,26 @@ def predict_images(
     """
     if not 0.0 <= score_thresh <= 1.0:
         raise ValueError(f"score_thresh must be in [0, 1], got {score_thresh}")
-    output_dir = prepare_output_dir(output_dir, inputs=paths)
+    names = output_names(paths, keep_suffix=True)
+    output_dir = prepare_output_dir(output_dir, inputs=paths, outputs=[RESULTS, *names])
     device = torch.device(device)
     model.to(device)
-    names = output_names(paths, keep_suffix=True)
     numeric = all(p.stem.isdigit() for p in paths) and len({int(p.stem) for p in paths}) == len(paths)
     detections: list[dict[str, Any]] = []
-    results = output_dir / "detections.json"
+    results = output_dir / RESULTS
     images = iter_images(paths, skip_bad_images=skip_bad_images, results=str(results))
     try:
         for index, path, photo in tqdm(images, desc="predict", unit="img", total=len(paths)):
             image = F.pil_to_tensor(photo)
-            with torch.inference_mode():
+            with torch.inference_mode(), unpasted_masks(model):
                 output = model([F.to_dtype(image, torch.float32, scale=True).to(device)])[0]
             keep = output["scores"] >= score_thresh
             output = {k: v[keep].cpu() for k, v in output.items()}
+            if "masks" in output and output["masks"].shape[-2:] != image.shape[-2:]:  # pasted only when kept
+                output["masks"] = paste_binary_masks(output["masks"], output["boxes"], tuple(image.shape[-2:]))
             image_id = int(path.stem) if numeric else index + 1
-            detections += [{**d, "file_name": path.name} for d in to_coco_results(image_id, output, categories)]
+            results_of_image = to_coco_results(image_id, output, categories, decimals=2)
+            detections += [{**d, "file_name": path.name} for d in results_of_image]
             drawn = draw_detections(image, output, categories)
             Image.fromarray(drawn.permute(1, 2, 0).numpy()).save(output_dir / names[index])
     finally:  # also when an image stops the run: the detections of the images done so far are kept
@@ -117,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
-        "--output-dir", required=True, help="where drawn images and detections.json go (not the input folder)"
+        "--output-dir",
+        required=True,
+        help="where drawn images and detections.json go (not the input folder, nor one holding files of those names)",
     )
     parser.add_argument("--score-thresh", type=float, default=0.5, help="minimum detection score")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -127,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     paths = list_images(args.input)
-    prepare_output_dir(args.output_dir, inputs=paths)  # before the model is loaded
+    outputs = [RESULTS, *output_names(paths, keep_suffix=True)]
+    prepare_output_dir(args.output_dir, inputs=paths, outputs=outputs)  # before the model is loaded
     exported = is_exported(args.weights)
     model, categories = load_exported_detector(args.weights) if exported else load_detector(args.weights)
     detections = predict_images(

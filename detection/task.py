@@ -194,7 +194,7 @@ class DetectionTask(Task):
         if distributed.is_main_process():
             iou_types = ("bbox", "segm") if needs_masks(self.cfg.model.arch) else ("bbox",)
             results = [r for _, res in gathered for r in res]
-            metrics, self._precision = coco_evaluation(dataset.coco, results, all_ids, iou_types=iou_types)
+            metrics, self._precision = coco_evaluation(dataset.evaluation_coco, results, all_ids, iou_types=iou_types)
             metrics["images"] = len(all_ids)
             metrics["skipped_images"] = len(dataset) - len(all_ids)
             if DATA_FORMATS.get(self.cfg.data.format).voc_metric:  # "bbox": COCO-style AP, difficult ones as crowd

@@ -3,7 +3,9 @@
 For each image writes ``DIR/<stem>.png`` (the predicted class-index mask as a VOC-palette PNG, readable by the
 dataset reader) and ``DIR/<stem>_overlay.jpg`` (the mask's colours blended over the photo; background left as is).
 Photos sharing a stem keep their suffix in the name (``a.jpg``, ``a.png`` -> ``a_jpg.png``, ``a_png.png``). The
-output folder is checked before any work and never holds an input (see `ghost_backbones.engine.outputs`); an
+output folder is checked before any work: it never holds an input, and a folder already holding a file of an output's
+name (an earlier prediction, ground-truth masks) is refused, so nothing is replaced (see
+`ghost_backbones.engine.outputs`); an
 unreadable photo stops the run with a line saying what was written, or ``--skip-bad-images`` warns with a count and
 goes on. The model and its preprocessing (``data.base_size``) come from the checkpoint's saved config.
 
@@ -79,7 +81,8 @@ def predict_paths(
     Args:
         model: an eval-mode segmentation model.
         images: the photos (read with their EXIF orientation applied).
-        output_dir: created if missing; refused when it holds one of ``images`` (a mask would replace it).
+        output_dir: created if missing; refused when it holds one of ``images`` or a file of an output's name
+            (nothing is replaced).
         base_size: inference shorter side.
         device: where to run.
         alpha: overlay opacity.
@@ -93,8 +96,8 @@ def predict_paths(
         >>> predict_paths(model, [Path("a.jpg")], "preds", base_size=520)  # doctest: +SKIP
         [PosixPath('preds/a.png'), PosixPath('preds/a_overlay.jpg')]
     """
-    out = prepare_output_dir(output_dir, inputs=images)
     names = output_names(images, keep_suffix=False)
+    out = prepare_output_dir(output_dir, inputs=images, outputs=_outputs(names))
     written = []
     readable = iter_images(images, skip_bad_images=skip_bad_images, results=str(out))
     for index, _, image in progress(readable, desc="predict", total=len(images)):
@@ -103,6 +106,11 @@ def predict_paths(
         overlay(image, mask, alpha).save(out / f"{names[index]}_overlay.jpg", quality=90)
         written += [out / f"{names[index]}.png", out / f"{names[index]}_overlay.jpg"]
     return written
+
+
+def _outputs(names: Sequence[str]) -> list[str]:
+    """The files written for photos of output names ``names``: ``<name>.png`` and ``<name>_overlay.jpg`` each."""
+    return [f"{name}{end}" for name in names for end in (".png", "_overlay.jpg")]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -117,7 +125,11 @@ def get_parser() -> argparse.ArgumentParser:
         f"({', '.join(f.suffix for f in FORMATS)})",
     )
     p.add_argument("--input", required=True, help="an image file or a folder of images")
-    p.add_argument("--output-dir", required=True, help="where masks and overlays are written (not the input folder)")
+    p.add_argument(
+        "--output-dir",
+        required=True,
+        help="where masks and overlays are written (not the input folder, nor one holding files of those names)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--base-size", type=int, help="inference shorter side (default: the checkpoint's data.base_size)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours")
@@ -135,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     args = get_parser().parse_args(argv)
     device = resolve_device(args.device)
     images = list_images(args.input)
-    prepare_output_dir(args.output_dir, inputs=images)  # before the model is loaded
+    outputs = _outputs(output_names(images, keep_suffix=False))
+    prepare_output_dir(args.output_dir, inputs=images, outputs=outputs)  # before the model is loaded
     if is_exported(args.weights):
         model = load_exported(args.weights, "segmentation")
         recorded = model.base_size  # fixed in the exported graph

@@ -1,10 +1,12 @@
 """Helpers the test modules share (imported as ``from helpers import ...``, like ``engine_toy``)."""
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from detection.config import DetectionConfig
 from detection.models import MODELS as DETECTORS
@@ -81,3 +83,21 @@ def segmentation_checkpoint(arch: str, root: Path, folder: Path) -> Path:
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
     return _save_untrained(cfg, model, "segmentation", folder / f"{arch}.pth")
+
+
+def said(err: str) -> list[str]:
+    """The ``error:`` / ``warning:`` / ``note:`` lines of stderr (without tqdm's progress bars)."""
+    return [line for line in re.split(r"[\r\n]", err) if line.startswith(("error: ", "warning: ", "note: "))]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and modification time of every file in ``folder``: equal snapshots mean nothing was rewritten."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def photos(folder: Path, *names: str) -> Path:
+    """``folder`` (created) holding a 48x40 photo of each name, each of another colour."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.new("RGB", (48, 40), (40 * i, 90, 160)).save(folder / name)
+    return folder

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import warnings
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import photos, said, snapshot
 from PIL import Image
 
 from detection import predict, train
@@ -43,15 +43,6 @@ def write_coco(
 
 def ann(ann_id, bbox=(2, 3, 10, 12), category_id=1, image_id=1) -> dict:
     return {"id": ann_id, "image_id": image_id, "category_id": category_id, "bbox": list(bbox)}
-
-
-def said(err: str) -> list[str]:
-    """The ``error:`` / ``warning:`` / ``note:`` lines of stderr (without tqdm's progress bars)."""
-    return [line for line in re.split(r"[\r\n]", err) if line.startswith(("error: ", "warning: ", "note: "))]
-
-
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 # ------------------------------------------------------------------ COCO files: errors naming the file and the ids
@@ -189,13 +180,6 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("det_weights") / "best.pth"
     save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(cfg), "task": "detection"})
     return path
-
-
-def photos(folder: Path, *names: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(names):
-        Image.new("RGB", (48, 40), (40 * i, 90, 160)).save(folder / name)
-    return folder
 
 
 def test_predict_refuses_to_write_into_the_input_folder(weights, tmp_path, capsys):

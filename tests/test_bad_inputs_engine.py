@@ -17,6 +17,7 @@ from ghost_backbones.engine.jsonl import drop_superseded
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engine_toy import ToyConfig, ToyTask, main  # noqa: E402
+from helpers import snapshot  # noqa: E402
 
 FLAGS = ["--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--lr", "0.03"]
 OPTS = ["data.size=32", "train.warmup_iters=2", "train.lr_steps=[1]", "train.log_every=1"]
@@ -25,11 +26,6 @@ OPTS = ["data.size=32", "train.warmup_iters=2", "train.lr_steps=[1]", "train.log
 def cli(out: Path, *extra: str, opts: tuple[str, ...] = ()) -> list[str]:
     """Toy CLI arguments: ``extra`` flags after the base flags (the last one wins), ``opts`` after the base opts."""
     return ["--output-dir", str(out), *FLAGS, *extra, "--opts", *OPTS, *opts]
-
-
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Bytes and modification time of every file in ``folder``: equal snapshots mean nothing was rewritten."""
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

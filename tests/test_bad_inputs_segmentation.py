@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import said, snapshot
 from PIL import Image
 
 from ghost_backbones.engine import DataError, config_to_dict, load_config, run_cli, save_checkpoint
@@ -20,15 +21,6 @@ from segmentation.task import load_segmenter
 
 TINY = ["model.backbone.width=0.5", "data.class_names=[background, circle, square, triangle]", "data.base_size=64",
         "data.crop_size=64"]  # fmt: skip
-
-
-def said(err: str) -> list[str]:
-    """The ``error:`` / ``warning:`` / ``note:`` lines of stderr (without progress bars)."""
-    return [line for line in re.split(r"[\r\n]", err) if line.startswith(("error: ", "warning: ", "note: "))]
-
-
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +73,13 @@ def test_predict_unreadable_image_stops_with_what_was_written(weights, tmp_path,
     assert err.endswith(f"; the 1 image(s) before it are done (results in {out}); pass --skip-bad-images to skip "
                         "unreadable images")  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_overlay.jpg"]
-    assert run_cli(predict.main, [*argv, "--skip-bad-images"]) == 0
+    again = ["--weights", str(weights), "--input", str(folder), "--output-dir", str(tmp_path / "again")]
+    assert run_cli(predict.main, [*again, "--skip-bad-images"]) == 0
     warned = said(capsys.readouterr().err)
     assert warned[0].startswith(f"warning: skipped unreadable image (1 so far): {folder / 'b.jpg'}")
     assert warned[1] == "warning: skipped 1 unreadable image(s) of 3: ['b.jpg']"
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_overlay.jpg", "c.png", "c_overlay.jpg"]
+    written = sorted(p.name for p in (tmp_path / "again").iterdir())
+    assert written == ["a.png", "a_overlay.jpg", "c.png", "c_overlay.jpg"]
 
 
 def test_predict_reads_16bit_photos(weights, tmp_path):

@@ -53,9 +53,10 @@ def test_only_evaluated_images_count():
     assert box["AP"] == pytest.approx(1.0)
 
 
-def test_no_detections_give_zero():
+def test_no_detections_give_zero_and_minus_one_where_nothing_is_to_be_found():
     box = coco_evaluate(GT, [], [1, 2], verbose=False)["bbox"]
     assert box["AP"] == 0.0 and box["AR100"] == 0.0 and [c["AP"] for c in box["per_category"]] == [0.0, 0.0]
+    assert box["APl"] == -1.0 and box["ARl"] == -1.0  # no large object: pycocotools gives -1, not 0
 
 
 def test_to_coco_results_maps_labels_back_to_ids():

@@ -38,7 +38,9 @@ class DetectionDataset(Protocol):
 
     Attributes:
         coco: the ground truth as a COCO instances dict (``images`` with ``width`` / ``height``, ``annotations``
-            with ``bbox`` [x, y, w, h] pixels, ``area``, ``iscrowd``; ``categories``): what COCO AP reads.
+            with ``bbox`` [x, y, w, h] pixels, ``area``, ``iscrowd``; ``categories``), cleaned for training.
+        evaluation_coco: the ground truth COCO AP reads: a COCO file's annotations as they are (not clipped or
+            dropped), so the AP is pycocotools' on the file; another format's converted ground truth.
         images: one entry per image, in dataset order.
         image_dir: the folder the images are read from (named in errors).
         annotation_file: the file the ground truth came from (named in errors).
@@ -46,6 +48,7 @@ class DetectionDataset(Protocol):
     """
 
     coco: dict[str, Any]
+    evaluation_coco: dict[str, Any]
     images: Sequence[Any]
     image_dir: Path
     annotation_file: Path

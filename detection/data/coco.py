@@ -91,6 +91,16 @@ def check_coco_annotations(
     return {"images": data["images"], "annotations": kept, "categories": data["categories"]}
 
 
+def _as_in_the_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The annotations of a checked COCO file as they are, ``iscrowd`` (0) and ``area`` (the box's) filled in where
+    missing, for pycocotools (which needs both)."""
+    annotations = [
+        {**ann, "iscrowd": int(ann.get("iscrowd", 0)), "area": float(ann.get("area", ann["bbox"][2] * ann["bbox"][3]))}
+        for ann in data["annotations"]
+    ]
+    return {"images": data["images"], "annotations": annotations, "categories": data["categories"]}
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -236,6 +246,11 @@ class CocoDetection(SkippingDataset):
         coco: the ground truth already in memory, checked (another format converted, see
             :class:`detection.data.yolo.YoloDetection`); ``annotation_file`` is then only named in messages.
 
+    Attributes:
+        coco: the ground truth cleaned for training (boxes clipped to the image, empty ones dropped).
+        evaluation_coco: the ground truth the COCO evaluation reads: the file's annotations as they are (only a
+            missing ``iscrowd`` / ``area`` filled in), as pycocotools run on the file sees them.
+
     Examples::
 
         >>> ds = CocoDetection("data/val2017", "data/annotations/instances_val2017.json")  # doctest: +SKIP
@@ -261,13 +276,20 @@ class CocoDetection(SkippingDataset):
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"image folder not found: {self.image_dir}")
         self.annotation_file = Path(annotation_file)
+        self.evaluation_coco = coco  # another format converted: the ground truth is what was converted
         if coco is None:
-            coco = load_coco_annotations(
-                self.annotation_file, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
+            raw = _read_json(self.annotation_file)
+            coco = check_coco_annotations(
+                self.annotation_file, raw, allow_duplicate_annotation_ids=allow_duplicate_annotation_ids
             )
+            self.evaluation_coco = _as_in_the_file(raw)
         self.coco = coco
         if masks:
             check_segmentations(self.annotation_file, self.coco)
+            if self.evaluation_coco is not self.coco:
+                with warnings.catch_warnings():  # said once, above
+                    warnings.simplefilter("ignore")
+                    check_segmentations(self.annotation_file, self.evaluation_coco)
         self.masks = masks
         self.categories = categories or CategoryMap.from_categories(self.coco["categories"])
         unknown = sorted({c["id"] for c in self.coco["categories"]} - set(self.categories.ids))

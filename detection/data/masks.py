@@ -69,7 +69,8 @@ def check_segmentations(path: str | Path, coco: dict[str, Any]) -> None:
     Each annotation (crowd regions too: the ``segm`` evaluation reads them) needs polygons ``[[x, y, ...], ...]``
     or an RLE ``{"size": [h, w], "counts": ...}`` of its image's size, and each image its ``width`` and ``height``.
     Polygon parts with fewer than 3 points have no area: they are dropped from ``coco`` with one warning (a count
-    and the first ids), as pycocotools would misread a 2-point part as a box.
+    and the first ids), as pycocotools would misread a 2-point part as a box; an annotation left without a part gets
+    an empty mask (an uncompressed RLE of zeros), which training and the ``segm`` evaluation both read.
 
     Raises:
         DataError: naming the file and the annotation (or image) id.
@@ -100,6 +101,9 @@ not non-negative integers summing to height x width = 12
             ann["segmentation"], dropped = _checked_polygons(path, ann["id"], segmentation)
             if dropped:
                 degenerate.append(ann["id"])
+            if not ann["segmentation"]:  # no part left: an empty mask (pycocotools cannot read an empty list)
+                height, width = sizes[ann["image_id"]]
+                ann["segmentation"] = {"size": [height, width], "counts": [height * width]}
         elif isinstance(segmentation, dict):
             _check_rle(path, ann["id"], segmentation, sizes[ann["image_id"]])
         else:
@@ -110,7 +114,7 @@ not non-negative integers summing to height x width = 12
     if degenerate:
         warnings.warn(
             f"{path}: dropped polygon parts with fewer than 3 points (no area) from {len(degenerate)} annotation(s) "
-            f"(first ids: {degenerate[:5]})",
+            f"(first ids: {degenerate[:5]}); an annotation left without a part has an empty mask",
             stacklevel=2,
         )
 

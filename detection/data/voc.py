@@ -34,13 +34,18 @@ VOC_CLASSES: tuple[str, ...] = (
 
 
 class VocImage(NamedTuple):
-    """One annotated image: its file, ``(width, height)``, 0-based XYXY boxes, class names and difficult flags."""
+    """One annotated image: its file, ``(width, height)``, 0-based XYXY boxes, class names and difficult flags.
+
+    ``other_filename`` is the ``<filename>`` of the XML when it names another image than the file's id (``""``
+    when it agrees or is missing); the image is the id's all the same.
+    """
 
     image_path: Path
     size: tuple[int, int]
     boxes: list[tuple[float, float, float, float]]
     names: list[str]
     difficult: list[bool]
+    other_filename: str = ""
 
 
 def voc_categories(class_names: Sequence[str] = ()) -> CategoryMap:
@@ -83,7 +88,9 @@ def parse_voc_xml(xml_path: str | Path, image_dir: str | Path, class_names: Sequ
 
     Args:
         xml_path: the annotation file.
-        image_dir: the ``JPEGImages`` folder holding ``<filename>``.
+        image_dir: the ``JPEGImages`` folder. The image is ``<id>.jpg``, ``<id>`` being the XML's name, as the devkit
+            and torchvision read it (``<id>.png`` when ``<filename>`` says so); a ``<filename>`` naming another image is
+            kept in ``other_filename``, not followed.
         class_names: the known class names.
 
     Examples::
@@ -103,7 +110,10 @@ def parse_voc_xml(xml_path: str | Path, image_dir: str | Path, class_names: Sequ
     width, height = (int(_number(root, f"size/{key}", xml_path)) for key in ("width", "height"))
     if width <= 0 or height <= 0:
         raise DataError(f"{xml_path}: <size> must be positive, got width {width}, height {height}")
-    filename = root.findtext("filename") or f"{xml_path.stem}.jpg"
+    recorded = (root.findtext("filename") or "").strip()
+    image_id = xml_path.stem
+    agrees = not recorded or Path(recorded).stem == image_id
+    filename = recorded if agrees and Path(recorded).suffix else f"{image_id}.jpg"
     boxes, names, difficult = [], [], []
     for index, obj in enumerate(root.iter("object")):
         name = _text(obj, "name", xml_path)
@@ -123,7 +133,21 @@ def parse_voc_xml(xml_path: str | Path, image_dir: str | Path, class_names: Sequ
         boxes.append((x0 - 1, y0 - 1, x1, y1))
         names.append(name)
         difficult.append(obj.findtext("difficult", "0").strip() == "1")
-    return VocImage(Path(image_dir) / filename.strip(), (width, height), boxes, names, difficult)
+    other = "" if agrees else recorded
+    return VocImage(Path(image_dir) / filename, (width, height), boxes, names, difficult, other)
+
+
+def _warn_other_filenames(split_file: Path, images: Sequence[VocImage]) -> None:
+    """One warning with a count for the annotations whose ``<filename>`` names another image than their id."""
+    other = [image for image in images if image.other_filename]
+    if other:
+        first = ", ".join(f"{image.image_path.stem}.xml names {image.other_filename!r}" for image in other[:3])
+        warnings.warn(
+            f"{split_file}: {len(other)} annotation(s) of {len(images)} name another image in <filename> than their "
+            f"id (first: {first}); each is read with the image of its id (JPEGImages/<id>.jpg), as the devkit does",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def read_voc_split(voc_dir: str | Path, split: str) -> list[str]:
@@ -208,6 +232,7 @@ class VocDetection(SkippingDataset):
                     raise DataError(f"{voc_dir / 'ImageSets' / 'Main' / f'{split}.txt'}: lists {image_id!r}, but "
                                     f"{xml_path} does not exist")  # fmt: skip
                 self.images.append(parse_voc_xml(xml_path, voc_dir / "JPEGImages", self.categories.names))
+        _warn_other_filenames(self.annotation_file, self.images)
         self._label_of = {name: i + 1 for i, name in enumerate(self.categories.names)}
         self.transforms = transforms
         self.keep_difficult = keep_difficult
@@ -218,6 +243,11 @@ class VocDetection(SkippingDataset):
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def evaluation_coco(self) -> dict[str, Any]:
+        """The ground truth COCO AP reads: :attr:`coco` (the XML's boxes are checked, never clipped)."""
+        return self.coco
 
     def aspect_ratio(self, index: int) -> float:
         """Width / height of image ``index`` from its annotation (no image read)."""

@@ -41,6 +41,7 @@ import yaml
 
 from ghost_backbones.data.images import IMAGE_SUFFIXES, image_size
 from ghost_backbones.engine import DataError
+from ghost_backbones.engine.yamlfile import DuplicateKeyError, load_yaml
 
 from .base import register_format
 from .categories import CategoryMap
@@ -81,7 +82,9 @@ def read_data_yaml(path: str | Path) -> YoloData:
         raise FileNotFoundError(f"YOLO dataset file not found: {yaml_file} (data.root: the folder holding data.yaml, "
                                 "or the .yaml file itself)")  # fmt: skip
     try:
-        spec = yaml.safe_load(yaml_file.read_text())
+        spec = load_yaml(yaml_file.read_text())
+    except DuplicateKeyError as e:
+        raise DataError(f"{yaml_file}: {e}") from e
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise DataError(f"{yaml_file}: not a valid YAML file ({e})") from e
     if not isinstance(spec, dict):

@@ -14,6 +14,7 @@ Examples::
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -84,6 +85,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, keep_previous: b
         state: what to save.
         keep_previous: keep the file being replaced as :func:`previous_path` (``checkpoint_prev.pth``); ``path``
             itself exists at every moment (the old one is linked, or copied, before the new one replaces it).
+
+    Raises:
+        OSError: ``errno.ENOSPC`` when the disk is full, one line naming it (``path`` and the files before it stay
+            as they were, no temporary file is left).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,10 +101,30 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, keep_previous: b
         if keep_previous and path.is_file():
             _keep(path, previous_path(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if _disk_full(e):
+            raise _disk_full_error(path) from e
         raise
     return path
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk (or the user's quota) is full: an ``OSError`` or torch's C++ writer's error."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(error, RuntimeError) and ("write failed" in str(error) or "No space left" in str(error))
+
+
+def _disk_full_error(path: Path) -> OSError:
+    """One line naming the full disk, what was not written and what is kept (``errno`` ENOSPC)."""
+    free = shutil.disk_usage(path.parent).free / 2**20
+    error = OSError(
+        f"the disk holding {path.parent} is full ({free:.0f} MiB free): {path.name} was not written; the files "
+        "written before it are kept as they were. Free some space, then continue with --resume auto"
+    )
+    error.errno = errno.ENOSPC
+    return error
 
 
 def _keep(path: Path, previous: Path) -> None:
@@ -343,9 +368,10 @@ def plan_resume(train: TrainConfig, out: Path, task: str) -> tuple[Path | None, 
     """
     path = None
     if train.resume == "auto":
-        if (out / "checkpoint.pth").is_file():
-            path = out / "checkpoint.pth"
-        elif train.test_only:
+        # checkpoint.pth; without one (its first write failed: a full disk), best.pth, which holds the same state
+        names = ("checkpoint.pth",) if train.test_only else ("checkpoint.pth", "checkpoint_prev.pth", "best.pth")
+        path = next((out / name for name in names if (out / name).is_file()), None)
+        if path is None and train.test_only:
             raise ConfigError(f"--test-only --resume auto: no checkpoint.pth in {out} to evaluate")
     elif train.resume:
         path = Path(train.resume)

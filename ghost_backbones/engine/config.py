@@ -31,6 +31,7 @@ import yaml
 from ..errors import ConfigError
 from .coerce import coerce
 from .sections import TrainConfig  # noqa: F401  (the doctests' sections resolve their annotations here)
+from .yamlfile import DuplicateKeyError, load_yaml
 
 __all__ = [
     "load_config",
@@ -243,7 +244,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
         overrides: ``["train.lr=0.01", ...]`` (values parsed as YAML) or ``{"train.lr": 0.01}``.
 
     Raises:
-        ConfigError: unknown key (the message lists the valid keys), wrong type, unreadable YAML.
+        ConfigError: unknown key (the message lists the valid keys), wrong type, unreadable YAML, a key written
+            twice (naming both lines).
         FileNotFoundError: ``path`` does not exist.
     """
     values: dict[str, Any] = {}
@@ -252,7 +254,9 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = load_yaml(path.read_text())
+        except DuplicateKeyError as e:
+            raise ConfigError(f"{path}: {e}") from e
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: invalid YAML: {e}") from e
         if loaded is not None and not isinstance(loaded, Mapping):

@@ -8,9 +8,9 @@ evaluation every N epochs with ``OUT/metrics.json`` and pictures in ``OUT/plots`
 ``resume`` and ``test_only``.
 
 Nothing a finished run wrote is overwritten: ``OUT`` is checked before the data and model are built (a file, not
-writable, or already holding a run that this one does not resume are errors); ``test_only`` writes
-``metrics_test.json`` (and ``plots_test/``) next to a run's ``metrics.json``; a resumed run must keep its
-checkpoint's optimizer and schedule (``train.epochs`` may grow) and marks its place in ``log.jsonl`` with a
+writable, already holding a run that this one does not resume, or in use by a run still going are errors);
+``test_only`` writes ``metrics_test.json`` (and ``plots_test/``) next to a run's ``metrics.json``; a resumed run must
+keep its checkpoint's optimizer and schedule (``train.epochs`` may grow) and marks its place in ``log.jsonl`` with a
 ``resume`` record.
 
 Examples::
@@ -44,6 +44,7 @@ from .optim import accumulation_plan, build_optimizer, optimizer_steps
 from .outputs import evaluation_path, prepare_output_dir
 from .plots import draw_safely, plot_training_curves
 from .prepare import convert_sync_batchnorm, enable_grad_checkpointing
+from .runlock import RunLock
 from .sections import TrainConfig
 from .task import Task
 from .tensorboard import TensorBoard
@@ -59,8 +60,10 @@ class _Runner:
         self.device = env.device
         self.main = env.rank == 0
         self.out = Path(self.cfg.output_dir)
+        self.lock = None  # one run at a time in OUT (held by the main process)
         if self.main:
             prepare_output_dir(self.out, flag="train.output_dir (--output-dir)")
+            self.lock = RunLock.acquire(self.out)
         self.log = JsonlLogger(self.out / "log.jsonl", enabled=self.main)
         self.tb = TensorBoard(self.out / "tb", enabled=False)
         self.ckpt_path = self.out / "checkpoint.pth"
@@ -373,6 +376,8 @@ class _Runner:
 
     def close(self) -> None:
         self.tb.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def fit(task: Task) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Shared by both tasks' ``predict`` CLIs and by the training loop (`fit` checks ``
 :func:`prepare_output_dir` before the data and the model are built), so the rules are written once:
 
 - an output folder that is a file, cannot be created or cannot be written is one clear error, before any work;
-- prediction refuses an output folder that holds one of its input images (a result would overwrite an input);
+- prediction refuses an output folder that holds one of its input images (a result would overwrite an input), or a
+  file of the name one of its results would take (an earlier prediction's ``detections.json``, a drawing, a mask of
+  the user's): a prediction writes over no file it did not create;
 - every input gets its own output name (:func:`output_names`: ``a.jpg`` and ``a.png`` do not share ``a.png``);
 - an evaluation never replaces a finished run's file (:func:`free_name` finds ``metrics_test.json``, ``_2`` ...);
 - unreadable photos stop prediction with one line saying what was already written, or with ``skip_bad_images``
@@ -59,16 +61,25 @@ def _listed(paths: Sequence[Path]) -> str:
     return f"{names}" + (f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else "")
 
 
-def prepare_output_dir(folder: str | Path, *, inputs: Iterable[str | Path] = (), flag: str = "--output-dir") -> Path:
+def prepare_output_dir(
+    folder: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    outputs: Iterable[str] = (),
+    flag: str = "--output-dir",
+) -> Path:
     """Create ``folder`` if needed and check it can take the results; returns it.
 
     Args:
         folder: the output folder.
         inputs: files the command reads; a folder holding any of them is refused (results would overwrite them).
+        outputs: the names of the files the command writes in ``folder``; a folder already holding one of them is
+            refused (an earlier run's results, or the user's own file, would be replaced).
         flag: how the message names the folder (``--output-dir``, ``train.output_dir``).
 
     Raises:
-        ConfigError: ``folder`` is a file, cannot be created, cannot be written, or holds an input.
+        ConfigError: ``folder`` is a file, cannot be created, cannot be written, holds an input or a file of an
+            output's name.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -81,6 +92,7 @@ def prepare_output_dir(folder: str | Path, *, inputs: Iterable[str | Path] = (),
                 f"{flag} {folder} holds the input image(s) {_listed(held)}: the results would overwrite them; "
                 "choose another folder"
             )
+        _refuse_taken(folder, outputs, flag)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -92,6 +104,16 @@ def prepare_output_dir(folder: str | Path, *, inputs: Iterable[str | Path] = (),
     os.close(fd)
     os.unlink(probe)
     return folder
+
+
+def _refuse_taken(folder: Path, outputs: Iterable[str], flag: str) -> None:
+    """Raise `ConfigError` when ``folder`` already holds a file (or folder) of one of the ``outputs`` names."""
+    taken = [folder / name for name in outputs if (folder / name).exists()]
+    if taken:
+        raise ConfigError(
+            f"{flag} {folder} already holds {_listed(taken)}, which this run would write: nothing in it is replaced; "
+            "choose another folder, or an empty one"
+        )
 
 
 def output_names(paths: Sequence[Path], *, keep_suffix: bool) -> list[str]:
