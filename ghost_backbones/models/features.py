@@ -57,6 +57,9 @@ def feature_indices(num_levels: int, indices: int | list[int] | None) -> tuple[l
 class GhostNetFeatures(FeatureGetterNet):
     """timm's feature getter (``features_only=True``) plus ``set_grad_checkpointing`` and ``convert_to_deploy``.
 
+    ``forward`` declares what it returns, ``list[Tensor]`` (one map per ``out_indices`` entry), so a scripted caller
+    (``torch.jit.script`` of smp's ``Unet("tu-ghostnet")``) can iterate and index the features.
+
     Examples::
 
         >>> import timm
@@ -64,6 +67,14 @@ class GhostNetFeatures(FeatureGetterNet):
         >>> m.feature_info.channels(), m.feature_info.reduction()
         ([112, 960], [16, 32])
     """
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.model.forward_intermediates(
+            x, indices=self.out_indices, norm=self.norm, output_fmt=self.output_fmt, intermediates_only=True
+        )
+        if not isinstance(features, list):  # refines the Union forward_intermediates declares (TorchScript)
+            raise RuntimeError("forward_intermediates(intermediates_only=True) must return a list of feature maps")
+        return features
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
