@@ -66,7 +66,9 @@ def register_torchvision_model(name: str) -> Callable[[F], F]:
             existing = _api.BUILTIN_MODELS.get(name)
             if existing is None:
                 _api.register_model(name)(fn)
-            elif (existing.__module__, existing.__qualname__) != (fn.__module__, fn.__qualname__):
+            elif (existing.__module__, existing.__qualname__) == (fn.__module__, fn.__qualname__):
+                _api.BUILTIN_MODELS[name] = fn  # the same builder, its module imported again (importlib.reload)
+            else:
                 REGISTRATION_ERRORS[name] = f"torchvision already has another model named {name!r}: {existing}"
         except Exception as e:  # noqa: BLE001  (any torchvision change: reported by check_torchvision_registry)
             REGISTRATION_ERRORS[name] = f"{type(e).__name__}: {e}"

@@ -23,7 +23,13 @@ from torch.nn import functional as F
 import detection  # noqa: F401  (registers the detectors)
 import segmentation  # noqa: F401  (registers the segmentation models)
 from ghost_backbones.engine import ConfigError
-from ghost_backbones.torchvision_registry import REGISTERED, check_torchvision_registry, torchvision_fields
+from ghost_backbones.torchvision_registry import (
+    REGISTERED,
+    REGISTRATION_ERRORS,
+    check_torchvision_registry,
+    register_torchvision_model,
+    torchvision_fields,
+)
 from segmentation.models.deeplab import DeepLabV3Config
 
 DETECTORS = [
@@ -150,3 +156,19 @@ def test_feature_extractor_builds_from_the_registry() -> None:
     assert [f.shape[1] for f in body(torch.rand(1, 3, 64, 64))] == body.feature_info.channels()
     with pytest.raises(ConfigError, match="weights must be None or ImageNet"):
         torchvision.models.get_model("ghostnet_features", weights="COCO_V1")
+
+
+def test_registering_a_name_again() -> None:
+    """The same builder again (its module imported again) keeps the entry; another builder is reported, not raised."""
+    from detection.models.fcos import fcos_ghostnet_fpn
+
+    register_torchvision_model("fcos_ghostnet_fpn")(fcos_ghostnet_fpn)
+    check_torchvision_registry(["fcos_ghostnet_fpn"])
+    try:
+        register_torchvision_model("fcos_ghostnet_fpn")(lambda **kwargs: None)
+        with pytest.raises(RuntimeError, match="torchvision already has another model named 'fcos_ghostnet_fpn'"):
+            check_torchvision_registry(["fcos_ghostnet_fpn"])
+    finally:
+        REGISTRATION_ERRORS.pop("fcos_ghostnet_fpn", None)
+        REGISTERED["fcos_ghostnet_fpn"] = fcos_ghostnet_fpn
+    check_torchvision_registry()
