@@ -6,7 +6,8 @@ importable too: ``from ghost_backbones import ghostnet``.
 
 Layout: ``models/`` (the networks; imports only torch and timm), ``engine/`` (training machinery shared by the
 tasks), ``data/`` (image reading, synthetic COCO / VOC datasets), ``bench/`` (timing harness and the backbone
-benchmark, ``python -m ghost_backbones.bench``).
+benchmark, ``python -m ghost_backbones.bench``), ``torchvision_registry`` (our models in torchvision's
+``get_model``: the feature extractors ``ghostnet_features``, ``ghostnetv2_features``, ``ghostnetv3_features``).
 
 Examples::
 
@@ -29,6 +30,7 @@ from .models import (
     resolve_norm_layer,
 )
 from .models.entrypoints import ghostnet, ghostnetv2, ghostnetv3
+from .torchvision_registry import ghostnet_features, ghostnetv2_features, ghostnetv3_features
 
 __all__ = [
     "GHOSTNET_STAGES",
@@ -38,7 +40,10 @@ __all__ = [
     "checkpoint_filter_fn",
     "deploy",
     "ghostnet",
+    "ghostnet_features",
     "ghostnetv2",
+    "ghostnetv2_features",
     "ghostnetv3",
+    "ghostnetv3_features",
     "resolve_norm_layer",
 ]

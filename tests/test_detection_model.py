@@ -199,7 +199,7 @@ def test_builder_rejects_bad_arguments():
     with pytest.raises(ValueError, match="num_classes counts the background too: 0 .* or >= 2, got 1"):
         fasterrcnn_ghostnet_fpn(num_classes=1)
     with pytest.raises(ValueError, match="num_classes must be >= 2 .* to build a detector, got 0"):
-        fasterrcnn_ghostnet_fpn()
+        fasterrcnn_ghostnet_fpn(num_classes=0)
     with pytest.raises(ValueError, match="box_head_fcs needs at least one layer width"):
         fasterrcnn_ghostnet_fpn(num_classes=3, box_head_fcs=[])
     with pytest.raises(ValueError, match="extra_blocks must be one of .* got 'p5'"):

@@ -176,7 +176,7 @@ def test_the_torchvision_baselines_have_no_head_norm_key() -> None:
         (lambda: lraspp_ghostnet(num_classes=0), r"num_classes must be >= 1 to build a model, got 0"),
         (
             lambda: lraspp_ghostnet(num_classes=3, aux_loss=True),
-            r"lraspp_ghostnet\(\): unknown config key\(s\) \['aux_loss'\]",
+            r"lraspp_ghostnet: this model has no auxiliary head, aux_loss must be None or False",
         ),
         (lambda: deeplabv3_ghostnet(num_classes=3, atrous_rates=[6, 12]), r"atrous_rates must be three positive"),
         (
@@ -187,7 +187,10 @@ def test_the_torchvision_baselines_have_no_head_norm_key() -> None:
             lambda: model_config("deeplabv3", head_norm="layernorm"),
             r"head_norm must be one of \['batchnorm', 'groupnorm'\]",
         ),
-        (lambda: deeplabv3_ghostnet(num_classes=3, width=0.5), r"unknown config key\(s\) \['width'\]"),
+        (
+            lambda: deeplabv3_ghostnet(num_classes=3, width=0.5),
+            r"deeplabv3_ghostnet: unknown keyword argument\(s\) \['width'\]",
+        ),
         (lambda: create_feature_backbone(BackboneConfig(), {}, 16), r"taps must name at least one feature map"),
         (lambda: create_feature_backbone(BackboneConfig(), {"a": 2, "b": 2}, 16), r"distinct feature indices"),
         (lambda: NamedFeatures(nn.Conv2d(3, 3, 1), ["out"]), r"Conv2d has no feature_info"),

@@ -9,12 +9,14 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from ghost_backbones.engine import ConfigError, config_from_dict, pretrained_mean_std
+from ghost_backbones.engine import ConfigError, pretrained_mean_std
+from ghost_backbones.torchvision_registry import register_torchvision_model
 
 from ..fpn import build_fpn_backbone, make_norm
 from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig, Norm
 from .anchors import anchor_generator_for
-from .registry import MODELS, build_model
+from .registry import MODELS
+from .torchvision_style import build_torchvision_style
 
 __all__ = ["FasterRCNNConfig", "build_faster_rcnn", "faster_rcnn_kwargs", "fasterrcnn_ghostnet_fpn"]
 
@@ -108,23 +110,48 @@ def build_faster_rcnn(cfg: FasterRCNNConfig, **kwargs: Any) -> FasterRCNN:
         cfg: the ``model`` section (every default lives there, :class:`FasterRCNNConfig`).
         **kwargs: more ``FasterRCNN`` arguments (the task passes ``_skip_resize``).
     """
-    return FasterRCNN(**faster_rcnn_kwargs(cfg), **kwargs)
+    return FasterRCNN(**{**faster_rcnn_kwargs(cfg), **kwargs})
 
 
-def fasterrcnn_ghostnet_fpn(**fields: Any) -> FasterRCNN:
-    """Faster R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`FasterRCNNConfig`).
+@register_torchvision_model("fasterrcnn_ghostnet_fpn")
+def fasterrcnn_ghostnet_fpn(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> FasterRCNN:
+    """Faster R-CNN GhostNet-FPN, torchvision-style (``torchvision.models.get_model("fasterrcnn_ghostnet_fpn")``).
 
     Args:
-        **fields: any ``model`` keys, nested ones as dicts: ``num_classes=91``, ``backbone={"width": 1.3}``,
-            ``min_size=512`` ...
+        weights: ``None`` (no trained detector weights are published).
+        progress: unused (torchvision's argument).
+        num_classes: classes including the background (default 91, COCO's).
+        weights_backbone: ``None`` or ImageNet (``"DEFAULT"``, ``"IMAGENET1K_V1"``): ``backbone.pretrained``.
+        trainable_backbone_layers: with a pretrained backbone, how many of its 6 layers (stem, 5 levels) train, from
+            the end (default 3): ``backbone.frozen_stages``.
+        **kwargs: ``model`` keys (defaults: :class:`FasterRCNNConfig`; nested ones as dicts:
+            ``backbone={"width": 1.3}``) and ``FasterRCNN``'s own arguments (``rpn_score_thresh``,
+            ``_skip_resize`` ...).
 
     Examples::
 
         >>> import torch
-        >>> model = fasterrcnn_ghostnet_fpn(num_classes=4, backbone={"width": 0.5}, min_size=128, max_size=128)
+        >>> model = fasterrcnn_ghostnet_fpn(num_classes=4, backbone={"width": 0.5}, min_size=128, max_size=128,
+        ...                                 rpn_score_thresh=0.05)
         >>> out = model.eval()([torch.rand(3, 128, 128)])
-        >>> print(sorted(out[0]), model.rpn.anchor_generator.sizes)
-        ['boxes', 'labels', 'scores'] ((32, 64), (64, 128), (128, 256), (256, 512))
+        >>> print(sorted(out[0]), model.rpn.anchor_generator.sizes, model.rpn.score_thresh)
+        ['boxes', 'labels', 'scores'] ((32, 64), (64, 128), (128, 256), (256, 512)) 0.05
     """
-    cfg = config_from_dict(FasterRCNNConfig, {**fields, "arch": "faster_rcnn"}, source="fasterrcnn_ghostnet_fpn()")
-    return build_model(cfg)
+    return build_torchvision_style(
+        "faster_rcnn",
+        "fasterrcnn_ghostnet_fpn",
+        FasterRCNN,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
+    )

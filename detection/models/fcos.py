@@ -16,14 +16,16 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.fcos import FCOSHead
 
 from ghost_backbones.engine import ConfigError
+from ghost_backbones.torchvision_registry import register_torchvision_model
 
 from ..fpn import build_fpn_backbone
 from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig
 from .anchors import anchor_generator_for
 from .common import detector_kwargs
 from .registry import MODELS
+from .torchvision_style import build_torchvision_style
 
-__all__ = ["FCOSConfig", "build_fcos"]
+__all__ = ["fcos_ghostnet_fpn", "FCOSConfig", "build_fcos"]
 
 
 @dataclass
@@ -67,6 +69,39 @@ def build_fcos(cfg: FCOSConfig, **kwargs: Any) -> FCOS:
         cfg.num_classes,
         anchor_generator=anchors,
         head=FCOSHead(backbone.out_channels, 1, cfg.num_classes),
-        **detector_kwargs(cfg, backbone.body),
-        **kwargs,
+        **{**detector_kwargs(cfg, backbone.body), **kwargs},
+    )
+
+
+@register_torchvision_model("fcos_ghostnet_fpn")
+def fcos_ghostnet_fpn(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> FCOS:
+    """FCOS GhostNet-FPN (anchor-free), torchvision-style (``torchvision.models.get_model("fcos_ghostnet_fpn")``).
+
+    Args: as :func:`~detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`; ``**kwargs`` are ``model``
+    keys (defaults: :class:`FCOSConfig`) and ``FCOS``'s own arguments
+    (``score_thresh``, ``center_sampling_radius``, ``_skip_resize`` ...).
+
+    Examples::
+
+        >>> model = fcos_ghostnet_fpn(num_classes=3, backbone={"width": 0.5}, center_sampling_radius=2.0)
+        >>> model.anchor_generator.sizes, model.center_sampling_radius
+        (((8,), (16,), (32,), (64,)), 2.0)
+    """
+    return build_torchvision_style(
+        "fcos",
+        "fcos_ghostnet_fpn",
+        FCOS,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
     )

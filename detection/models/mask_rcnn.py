@@ -18,12 +18,14 @@ from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from ghost_backbones.engine import ConfigError, config_from_dict
+from ghost_backbones.engine import ConfigError
+from ghost_backbones.torchvision_registry import register_torchvision_model
 
 from ..fpn import make_norm
 from ..sections import Norm
 from .faster_rcnn import FasterRCNNConfig, faster_rcnn_kwargs
-from .registry import MASKS, MODELS, build_model
+from .registry import MASKS, MODELS
+from .torchvision_style import build_torchvision_style
 
 __all__ = ["MaskRCNNConfig", "build_mask_rcnn", "maskrcnn_ghostnet_fpn"]
 
@@ -87,23 +89,32 @@ def build_mask_rcnn(cfg: MaskRCNNConfig, **kwargs: Any) -> MaskRCNN:
     """
     parts = faster_rcnn_kwargs(cfg)
     channels = parts["backbone"].out_channels
-    return MaskRCNN(
-        **parts,
-        mask_roi_pool=MultiScaleRoIAlign(featmap_names=parts["backbone"].level_names, output_size=14, sampling_ratio=2),
-        mask_head=MaskRCNNHeads(channels, cfg.mask_head_layers, 1, norm_layer=make_norm(cfg.mask_head_norm)),
-        mask_predictor=_small_mask_logits(
+    mask_parts = {
+        "mask_roi_pool": MultiScaleRoIAlign(
+            featmap_names=parts["backbone"].level_names, output_size=14, sampling_ratio=2
+        ),
+        "mask_head": MaskRCNNHeads(channels, cfg.mask_head_layers, 1, norm_layer=make_norm(cfg.mask_head_norm)),
+        "mask_predictor": _small_mask_logits(
             MaskRCNNPredictor(cfg.mask_head_layers[-1], cfg.mask_head_layers[-1], cfg.num_classes)
         ),
-        **kwargs,
-    )
+    }
+    return MaskRCNN(**{**parts, **mask_parts, **kwargs})
 
 
-def maskrcnn_ghostnet_fpn(**fields: Any) -> MaskRCNN:
-    """Mask R-CNN GhostNet-FPN from ``model`` config fields (defaults: :class:`MaskRCNNConfig`).
+@register_torchvision_model("maskrcnn_ghostnet_fpn")
+def maskrcnn_ghostnet_fpn(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> MaskRCNN:
+    """Mask R-CNN GhostNet-FPN, torchvision-style (``torchvision.models.get_model("maskrcnn_ghostnet_fpn")``).
 
-    Args:
-        **fields: any ``model`` keys, nested ones as dicts: ``num_classes=91``, ``backbone={"width": 1.3}``,
-            ``mask_head_layers=[128, 128]`` ...
+    Args: as :func:`~detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`; ``**kwargs`` are ``model`` keys
+    (defaults: :class:`MaskRCNNConfig`: ``mask_head_layers=[128, 128]`` ...) and ``MaskRCNN``'s own arguments.
 
     Examples::
 
@@ -113,6 +124,13 @@ def maskrcnn_ghostnet_fpn(**fields: Any) -> MaskRCNN:
         >>> print(sorted(out[0]), tuple(out[0]["masks"].shape[1:]))
         ['boxes', 'labels', 'masks', 'scores'] (1, 128, 96)
     """
-    return build_model(
-        config_from_dict(MaskRCNNConfig, {**fields, "arch": "mask_rcnn"}, source="maskrcnn_ghostnet_fpn()")
+    return build_torchvision_style(
+        "mask_rcnn",
+        "maskrcnn_ghostnet_fpn",
+        MaskRCNN,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
     )

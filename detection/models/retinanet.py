@@ -16,13 +16,16 @@ from typing import Any
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
 
+from ghost_backbones.torchvision_registry import register_torchvision_model
+
 from ..fpn import build_fpn_backbone, make_norm
 from ..sections import AnchorOptions, BackboneOptions, FPNOptions, ModelConfig, Norm
 from .anchors import anchor_generator_for
 from .common import detector_kwargs
 from .registry import MODELS
+from .torchvision_style import build_torchvision_style
 
-__all__ = ["RetinaNetConfig", "build_retinanet"]
+__all__ = ["retinanet_ghostnet_fpn", "RetinaNetConfig", "build_retinanet"]
 
 
 @dataclass
@@ -70,6 +73,40 @@ def build_retinanet(cfg: RetinaNetConfig, **kwargs: Any) -> RetinaNet:
         cfg.num_classes,
         anchor_generator=anchors,
         head=head,
-        **detector_kwargs(cfg, backbone.body),
-        **kwargs,
+        **{**detector_kwargs(cfg, backbone.body), **kwargs},
+    )
+
+
+@register_torchvision_model("retinanet_ghostnet_fpn")
+def retinanet_ghostnet_fpn(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> RetinaNet:
+    """RetinaNet GhostNet-FPN (P6/P7, GroupNorm head), torchvision-style
+    (``torchvision.models.get_model("retinanet_ghostnet_fpn")``).
+
+    Args: as :func:`~detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`; ``**kwargs`` are ``model``
+    keys (defaults: :class:`RetinaNetConfig`) and ``RetinaNet``'s own arguments
+    (``score_thresh``, ``nms_thresh``, ``_skip_resize`` ...).
+
+    Examples::
+
+        >>> model = retinanet_ghostnet_fpn(num_classes=3, extra_blocks="p6p7", backbone={"width": 0.5})
+        >>> model.backbone.names, model.score_thresh
+        (['0', '1', '2', 'p6', 'p7'], 0.05)
+    """
+    return build_torchvision_style(
+        "retinanet",
+        "retinanet_ghostnet_fpn",
+        RetinaNet,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
     )

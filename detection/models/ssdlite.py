@@ -20,12 +20,14 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteHead, _extra_block, _normal_init
 
 from ghost_backbones.engine import create_backbone
+from ghost_backbones.torchvision_registry import register_torchvision_model
 
 from ..sections import BackboneOptions, ModelConfig
 from .common import detector_kwargs
 from .registry import MODELS
+from .torchvision_style import build_torchvision_style
 
-__all__ = ["SSDLiteBackbone", "SSDLiteConfig", "build_ssdlite"]
+__all__ = ["ssdlite_ghostnet", "SSDLiteBackbone", "SSDLiteConfig", "build_ssdlite"]
 
 #: torchvision's SSDLite norm (``ssdlite320_mobilenet_v3_large``).
 SSDLITE_NORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
@@ -113,3 +115,37 @@ def build_ssdlite(cfg: SSDLiteConfig, **kwargs: Any) -> SSD:
     del common["min_size"], common["max_size"]  # SSD takes one fixed size
     common.update(nms_thresh=SSDLITE_NMS_THRESH, topk_candidates=SSDLITE_TOPK_CANDIDATES)
     return SSD(backbone, anchors, (cfg.min_size, cfg.min_size), cfg.num_classes, head=head, **{**common, **kwargs})
+
+
+@register_torchvision_model("ssdlite_ghostnet")
+def ssdlite_ghostnet(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> SSD:
+    """SSDLite on GhostNet, torchvision-style (``torchvision.models.get_model("ssdlite_ghostnet")``).
+
+    Args: as :func:`~detection.models.faster_rcnn.fasterrcnn_ghostnet_fpn`; ``**kwargs`` are ``model``
+    keys (defaults: :class:`SSDLiteConfig`) and ``SSD``'s own arguments
+    (``score_thresh``, ``nms_thresh``, ``topk_candidates`` ...).
+
+    Examples::
+
+        >>> model = ssdlite_ghostnet(num_classes=3, min_size=320, backbone={"width": 0.5}, nms_thresh=0.5)
+        >>> model.transform.min_size, model.nms_thresh
+        ((320,), 0.5)
+    """
+    return build_torchvision_style(
+        "ssdlite",
+        "ssdlite_ghostnet",
+        SSD,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
+    )

@@ -9,11 +9,12 @@ from torchvision.models.segmentation import DeepLabV3
 from torchvision.models.segmentation.fcn import FCNHead
 
 from ghost_backbones.engine import ConfigError
+from ghost_backbones.torchvision_registry import register_torchvision_model
 
 from ..sections import AuxOptions, BackboneOptions, ModelConfig
 from .backbone import create_feature_backbone
 from .heads import ASPP_RATES, DeepLabHead, DeepLabV3Plus, DeepLabV3PlusHead
-from .registry import LAST, LOW, MID, MODELS, model_from_fields
+from .registry import LAST, LOW, MID, MODELS, model_from_torchvision_args
 
 __all__ = [
     "DeepLabV3Config",
@@ -92,12 +93,29 @@ def build_deeplabv3plus(cfg: DeepLabV3PlusConfig) -> DeepLabV3Plus:
     return DeepLabV3Plus(body, classifier, aux)
 
 
-def deeplabv3_ghostnet(**fields: Any) -> DeepLabV3:
-    """DeepLabV3 from ``model`` config fields (defaults: :class:`DeepLabV3Config`).
+@register_torchvision_model("deeplabv3_ghostnet")
+def deeplabv3_ghostnet(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> DeepLabV3:
+    """DeepLabV3 on GhostNet, torchvision-style (``torchvision.models.get_model("deeplabv3_ghostnet")``).
 
     Args:
-        **fields: ``num_classes`` (required), and any other ``model`` key, nested ones as dicts
-            (``backbone={"name": "ghostnetv2", "width": 1.3}``, ``output_stride=8``, ``aux_loss=True`` ...).
+        weights: ``None`` (no trained segmentation weights are published).
+        progress: unused (torchvision's argument).
+        num_classes: classes (default 21, VOC's).
+        aux_loss: add the auxiliary head (``None``: the ``model`` default, no head).
+        weights_backbone: ``None`` or ImageNet (``"DEFAULT"``, ``"IMAGENET1K_V1"``): ``backbone.pretrained``.
+        trainable_backbone_layers: with a pretrained backbone, how many of its 6 layers (stem, 5 levels) train, from
+            the end (default 6, all, as torchvision's segmentation models): ``backbone.frozen_stages``.
+        **kwargs: ``model`` keys (defaults: :class:`DeepLabV3Config`), nested ones as dicts
+            (``backbone={"name": "ghostnetv2", "width": 1.3}``, ``output_stride=8`` ...).
 
     Examples::
 
@@ -106,11 +124,31 @@ def deeplabv3_ghostnet(**fields: Any) -> DeepLabV3:
         >>> {k: tuple(v.shape) for k, v in model(torch.rand(2, 3, 64, 64)).items()}
         {'out': (2, 3, 64, 64), 'aux': (2, 3, 64, 64)}
     """
-    return model_from_fields("deeplabv3", fields)
+    return model_from_torchvision_args(
+        "deeplabv3",
+        "deeplabv3_ghostnet",
+        aux_loss,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
+    )
 
 
-def deeplabv3plus_ghostnet(**fields: Any) -> DeepLabV3Plus:
-    """DeepLabV3+ from ``model`` config fields (see :func:`deeplabv3_ghostnet`).
+@register_torchvision_model("deeplabv3plus_ghostnet")
+def deeplabv3plus_ghostnet(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> DeepLabV3Plus:
+    """DeepLabV3+ on GhostNet, torchvision-style; arguments as :func:`deeplabv3_ghostnet`, ``model`` keys of
+    :class:`DeepLabV3PlusConfig`.
 
     Examples::
 
@@ -118,4 +156,13 @@ def deeplabv3plus_ghostnet(**fields: Any) -> DeepLabV3Plus:
         >>> deeplabv3plus_ghostnet(num_classes=3, backbone={"width": 0.5})(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 3, 64, 64])
     """
-    return model_from_fields("deeplabv3plus", fields)
+    return model_from_torchvision_args(
+        "deeplabv3plus",
+        "deeplabv3plus_ghostnet",
+        aux_loss,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
+    )

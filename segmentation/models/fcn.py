@@ -8,10 +8,12 @@ from typing import Any
 from torchvision.models.segmentation import FCN
 from torchvision.models.segmentation.fcn import FCNHead
 
+from ghost_backbones.torchvision_registry import register_torchvision_model
+
 from ..sections import AuxOptions, BackboneOptions, ModelConfig
 from .backbone import create_feature_backbone
 from .deeplab import BASELINES
-from .registry import LAST, MID, MODELS, model_from_fields
+from .registry import LAST, MID, MODELS, model_from_torchvision_args
 
 __all__ = ["FCNConfig", "build_fcn", "fcn_ghostnet"]
 
@@ -33,8 +35,19 @@ def build_fcn(cfg: FCNConfig) -> FCN:
     return FCN(body, FCNHead(body.channels["out"], cfg.num_classes), aux)
 
 
-def fcn_ghostnet(**fields: Any) -> FCN:
-    """FCN from ``model`` config fields (defaults: :class:`FCNConfig`).
+@register_torchvision_model("fcn_ghostnet")
+def fcn_ghostnet(
+    *,
+    weights: Any = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone: Any = None,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: Any,
+) -> FCN:
+    """FCN on GhostNet, torchvision-style; arguments as :func:`~segmentation.models.deeplab.deeplabv3_ghostnet`,
+    ``model`` keys of :class:`FCNConfig`.
 
     Examples::
 
@@ -42,4 +55,13 @@ def fcn_ghostnet(**fields: Any) -> FCN:
         >>> fcn_ghostnet(num_classes=3, backbone={"width": 0.5})(torch.rand(1, 3, 64, 64))["out"].shape
         torch.Size([1, 3, 64, 64])
     """
-    return model_from_fields("fcn", fields)
+    return model_from_torchvision_args(
+        "fcn",
+        "fcn_ghostnet",
+        aux_loss,
+        weights=weights,
+        num_classes=num_classes,
+        weights_backbone=weights_backbone,
+        trainable_backbone_layers=trainable_backbone_layers,
+        kwargs=kwargs,
+    )

@@ -14,16 +14,18 @@ Examples::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
 
 from ghost_backbones.engine import ConfigError, ModelRegistry, config_from_dict
 from ghost_backbones.models.norm import group_norm, replace_batchnorms
+from ghost_backbones.torchvision_registry import TRAINABLE_LAYERS, torchvision_fields
 
 from ..sections import BackboneOptions, ModelConfig
 
-__all__ = ["MODELS", "build_model", "model_from_fields"]
+__all__ = ["MODELS", "build_model", "model_from_torchvision_args"]
 
 MODELS = ModelRegistry("segmentation architecture (model.arch)")
 
@@ -62,6 +64,29 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     return model
 
 
-def model_from_fields(arch: str, fields: dict[str, Any]) -> nn.Module:
-    """``build_model`` from ``model`` keys given as keyword arguments (the public ``*_ghostnet`` builders)."""
-    return build_model(config_from_dict(MODELS.options(arch), {**fields, "arch": arch}, source=f"{arch}_ghostnet()"))
+#: torchvision's segmentation defaults: 21 classes (VOC's), no backbone layer frozen.
+DEFAULTS = {"num_classes": 21, "trainable_backbone_layers": TRAINABLE_LAYERS}
+
+
+def model_from_torchvision_args(arch: str, name: str, aux_loss: bool | None = None, **arguments: Any) -> nn.Module:
+    """``build_model`` from a torchvision-style builder's arguments (the public ``*_ghostnet`` builders).
+
+    Args:
+        arch: the registry name (``deeplabv3``).
+        name: the public builder's name (in messages).
+        aux_loss: ``None`` keeps the ``model`` default; an architecture without an auxiliary head takes only
+            ``None`` or ``False`` (as torchvision's ``lraspp_mobilenet_v3_large``).
+        **arguments: ``weights``, ``progress``, ``num_classes``, ``weights_backbone``, ``trainable_backbone_layers``
+            and ``kwargs`` (``model`` keys).
+    """
+    arguments.pop("progress", None)
+    options = MODELS.options(arch)
+    kwargs = dict(arguments.pop("kwargs"))
+    if aux_loss is not None:
+        if "aux_loss" not in {f.name for f in dataclasses.fields(options)}:
+            if aux_loss:
+                raise ConfigError(f"{name}: this model has no auxiliary head, aux_loss must be None or False")
+        else:
+            kwargs["aux_loss"] = aux_loss
+    fields, _ = torchvision_fields(name, options, kwargs, defaults=DEFAULTS, **arguments)
+    return build_model(config_from_dict(options, {**fields, "arch": arch}, source=f"{name}()"))
