@@ -174,8 +174,9 @@ def _export(deployable: Deployable, output: Path, args: argparse.Namespace) -> t
             report["quantization"] = fmt.quantize(fp32, final, images, convs=args.int8_convs or DEFAULT_CONVS,
                                                   graph=deployable.graph)  # fmt: skip
             report["accuracy"] = _accuracy(deployable, fmt, fp32, final, checks)
-        _refuse_existing(output)
-        os.replace(final, output)
+        _refuse_existing(*fmt.files(output))
+        for written, target in zip(fmt.files(final), fmt.files(output)):
+            os.replace(written, target)
     if args.int8:
         accuracy_file = output.with_name(f"{output.stem}.accuracy.json")
         accuracy_file.write_text(json.dumps(report["accuracy"], indent=2) + "\n")
@@ -266,7 +267,10 @@ def _check_args(args: argparse.Namespace) -> Path:
     weights, output = Path(args.weights), Path(args.output)
     if not weights.is_file():
         raise FileNotFoundError(f"--weights: checkpoint not found: {weights}")
-    _refuse_existing(output)
+    other = FORMATS.for_path(output)
+    if other is not None and other is not fmt:
+        raise ValueError(f"--output {output} is a {other.title} file name; --format {fmt.name} writes {fmt.suffix}")
+    _refuse_existing(*fmt.files(output))
     fmt.require()
     if args.int8:
         _refuse_existing(output.with_name(f"{output.stem}.accuracy.json"))

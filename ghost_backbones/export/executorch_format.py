@@ -24,8 +24,7 @@ Examples::
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,63 +34,26 @@ from torch import Tensor, nn
 
 from ..errors import ExportError
 from .formats import FORMATS, ExportFormat, GraphSpec, import_or_explain
-from .graphs import DetectionGraph, SegmentationGraph, antialiased_resize
-from .split_graphs import (
-    TWO_STAGE,
-    HeadGraph,
-    SegmentationNet,
-    detector_class,
-    detector_from_recipe,
-    head_recipe,
-    segment_with,
-)
+from .split_graphs import Split, SplitRunner, split_graph
 
 __all__ = ["PTE", "PteModel", "quantize_pte", "write_pte"]
 
-#: The longest side of a segmentation network's input, as a multiple of ``base_size`` (the memory plan's bound).
-LONG_SIDE = 4
+
+#: Why two-stage detectors are not written as ``.pte``.
+TWO_STAGE = "ExecuTorch has no kernels for them; use --format onnx (or torchscript)"
 
 
-def _network(graph: nn.Module, sample: Tensor, meta: dict[str, Any]) -> tuple[nn.Module, Callable, Any, dict]:
-    """What goes into the file: ``(network, prepare(graph input) -> network input, dynamic shapes, metadata)``."""
-    if isinstance(graph, DetectionGraph):
-        detector = graph.detector
-        if detector_class(detector) in TWO_STAGE:
-            raise ExportError(
-                f"the ExecuTorch format holds single-stage detectors; {meta.get('architecture', 'this model')} runs "
-                "RoIAlign and NMS between its two stages, which ExecuTorch has no kernels for: use --format onnx "
-                "(or torchscript) for it"
-            )
-
-        def prepare(image: Tensor) -> Tensor:
-            image = image[0] if image.dim() == 4 else image
-            return detector.transform([image.float() / 255.0])[0].tensors
-
-        recipe = head_recipe(detector)
-        side = 32 * math.ceil(recipe["transform"]["max_size"] / 32)
-        dims = None if recipe["transform"]["fixed_size"] else _dims(side, multiple=32)
-        return HeadGraph(detector).eval(), prepare, dims, {**meta, "head": recipe}
-    if isinstance(graph, SegmentationGraph):
-        base = graph.base_size
-
-        def prepare(image: Tensor) -> Tensor:
-            x = (image[None] if image.dim() == 3 else image)[:1].float()
-            return torch.clamp(torch.round(antialiased_resize(x, base)), 0.0, 255.0) if base else x
-
-        dims = _dims(LONG_SIDE * base if base else 2048)
-        return SegmentationNet(graph.model, graph.mean, graph.std).eval(), prepare, dims, meta
-    return graph, lambda image: image.float(), None, meta
-
-
-def _dims(longest: int, multiple: int = 1) -> tuple[dict[int, Any]]:
-    """Dynamic height and width of a ``(1, 3, H, W)`` input, from 32 (a stride-16 map of more than one pixel) up to
-    ``longest`` (a multiple of ``multiple``)."""
-    if multiple == 1:
-        height, width = torch.export.Dim("height", min=32, max=longest), torch.export.Dim("width", min=32, max=longest)
-        return ({2: height, 3: width},)
-    bound = longest // multiple
+def _dims(split: Split) -> tuple[dict[int, Any]] | None:
+    """torch.export's dynamic height and width of the split network's ``(1, 3, H, W)`` input: from 32 (a stride-16
+    map of more than one pixel) up to ``split.longest``, a multiple of ``split.multiple``."""
+    if not split.longest:
+        return None
+    if split.multiple == 1:
+        height = torch.export.Dim("height", min=32, max=split.longest)
+        return ({2: height, 3: torch.export.Dim("width", min=32, max=split.longest)},)
+    bound = split.longest // split.multiple
     height, width = torch.export.Dim("h", min=1, max=bound), torch.export.Dim("w", min=1, max=bound)
-    return ({2: multiple * height, 3: multiple * width},)
+    return ({2: split.multiple * height, 3: split.multiple * width},)
 
 
 def _export(network: nn.Module, example: Tensor, dims: Any) -> torch.export.ExportedProgram:
@@ -119,8 +81,8 @@ def _lower(program: torch.export.ExportedProgram, meta: dict[str, Any], path: Pa
 
 def write_pte(graph: nn.Module, sample: Tensor, path: Path, spec: GraphSpec, meta: dict[str, Any]) -> None:
     """``graph``'s network exported with ``torch.export``, lowered to XNNPACK and saved with ``meta``."""
-    network, prepare, dims, meta = _network(graph, sample, meta)
-    _lower(_export(network, prepare(sample), dims), meta, path)
+    split = split_graph(graph, meta, TWO_STAGE)
+    _lower(_export(split.network, split.prepare(sample), _dims(split)), split.metadata, path)
 
 
 def quantize_pte(
@@ -134,7 +96,8 @@ def quantize_pte(
     calibration = [torch.from_numpy(np.asarray(image)) for image in images]
     if not calibration:
         raise ExportError("--int8 needs calibration images")
-    network, prepare, dims, _ = _network(graph, calibration[0], meta)
+    split = split_graph(graph, meta, TWO_STAGE)
+    network, prepare, dims = split.network, split.prepare, _dims(split)
     example = prepare(calibration[0])
     config = quantizer.get_symmetric_quantization_config(is_per_channel=True)
     prepared = pt2e.prepare_pt2e(
@@ -172,24 +135,7 @@ class PteModel:
         self.metadata: dict[str, Any] = json.loads(bytes(raw.tolist()).decode()) if raw is not None else {}
         self.output_names: list[str] = list(self.metadata.get("outputs", []))
         self.input_dtype: str = self.metadata.get("input_dtype", "float32")
-        self._detector = detector_from_recipe(self.metadata["head"], self.network) if "head" in self.metadata else None
-        ids = [0, *(int(c["id"]) for c in sorted(self.metadata.get("categories", []), key=lambda c: c["id"]))]
-        self._category_ids = torch.tensor(ids, dtype=torch.int64)
-
-    def network(self, x: Tensor) -> list[Tensor]:
-        """The file's network on its input (the transformed batch, the resized image, or the bare input)."""
-        return self._forward.execute([x.contiguous()])
-
-    def run(self, image: Tensor | np.ndarray) -> list[np.ndarray]:
-        x = torch.as_tensor(image)
-        with torch.no_grad():
-            if self._detector is not None:
-                out = self._detector([(x[0] if x.dim() == 4 else x).float() / 255.0])[0]
-                return [out["boxes"].numpy(), self._category_ids[out["labels"]].numpy(), out["scores"].numpy()]
-            if self.metadata.get("task") == "segmentation":
-                base = int(self.metadata.get("input_size", {}).get("base_size", 0))
-                return [segment_with(lambda t: self.network(t)[0], x, base).numpy()]
-            return [o.numpy() for o in self.network(x.float())]
+        self.run = SplitRunner(lambda x: self._forward.execute([x.contiguous()]), self.metadata).run
 
 
 PTE = FORMATS.register(

@@ -172,6 +172,7 @@ class ExportFormat:
         requires: the Python modules writing and running the format need.
         extra: the ``ghost-backbones[extra]`` that installs them.
         selects_convs: ``quantize`` takes ``convs`` (``--int8-convs``: which convolutions become INT8).
+        companions: suffixes of the files written beside ``path`` that belong to it (OpenVINO's ``.bin``).
     """
 
     name: str
@@ -184,6 +185,12 @@ class ExportFormat:
     requires: tuple[str, ...] = ()
     extra: str = "export"
     selects_convs: bool = False
+    companions: tuple[str, ...] = ()
+
+    def files(self, path: str | Path) -> list[Path]:
+        """``path`` and its companion files."""
+        path = Path(path)
+        return [path, *(path.with_suffix(suffix) for suffix in self.companions)]
 
     @property
     def can_quantize(self) -> bool:

@@ -28,10 +28,13 @@ Examples::
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -39,9 +42,20 @@ from torchvision.models.detection import FCOS, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator, DefaultBoxGenerator
 from torchvision.models.detection.ssd import SSD
 
-from .graphs import antialiased_resize
+from ..errors import ExportError
+from .graphs import DetectionGraph, SegmentationGraph, antialiased_resize
 
-__all__ = ["HeadGraph", "SegmentationNet", "detector_class", "detector_from_recipe", "head_recipe", "segment_with"]
+__all__ = [
+    "HeadGraph",
+    "SegmentationNet",
+    "Split",
+    "SplitRunner",
+    "detector_class",
+    "detector_from_recipe",
+    "head_recipe",
+    "segment_with",
+    "split_graph",
+]
 
 #: The raw head outputs of each single-stage class, in the order its post-processing reads them.
 HEAD_KEYS = {
@@ -190,3 +204,74 @@ def segment_with(run: Callable[[Tensor], Tensor], image: Tensor, base_size: int)
         masks.append(logits.argmax(1))
     classes = torch.cat(masks)
     return classes.to(torch.uint8) if logits.shape[1] <= 256 else classes
+
+
+#: The longest side of a segmentation network's input, as a multiple of ``base_size`` (a memory plan's bound).
+LONG_SIDE = 4
+
+
+@dataclass
+class Split:
+    """A whole-model graph split for a runtime: ``network`` goes into the file, ``prepare`` turns the graph's input
+    into the network's; its input's height and width are dynamic up to ``longest`` (a multiple of ``multiple``;
+    ``longest`` 0: static), and ``metadata`` says how `SplitRunner` runs the file."""
+
+    network: nn.Module
+    prepare: Callable[[Tensor], Tensor]
+    metadata: dict[str, Any]
+    longest: int = 0
+    multiple: int = 1
+
+
+def split_graph(graph: nn.Module, meta: dict[str, Any], two_stage: str) -> Split:
+    """The `Split` of ``graph`` (a `DetectionGraph` of a single-stage detector, a `SegmentationGraph`, or a bare
+    network, kept whole); a two-stage detector is an `ExportError` ending in ``two_stage`` (why the format refuses
+    it)."""
+    if isinstance(graph, DetectionGraph):
+        detector = graph.detector
+        if detector_class(detector) in TWO_STAGE:
+            architecture = meta.get("architecture", "this model")
+            raise ExportError(f"{architecture} runs RoIAlign and NMS between its two stages: {two_stage}")
+
+        def prepare(image: Tensor) -> Tensor:
+            image = image[0] if image.dim() == 4 else image
+            return detector.transform([image.float() / 255.0])[0].tensors
+
+        recipe = head_recipe(detector)
+        longest = 0 if recipe["transform"]["fixed_size"] else 32 * math.ceil(recipe["transform"]["max_size"] / 32)
+        return Split(HeadGraph(detector).eval(), prepare, {**meta, "head": recipe}, longest, 32)
+    if isinstance(graph, SegmentationGraph):
+        base = graph.base_size
+
+        def resize(image: Tensor) -> Tensor:
+            x = (image[None] if image.dim() == 3 else image)[:1].float()
+            return torch.clamp(torch.round(antialiased_resize(x, base)), 0.0, 255.0) if base else x
+
+        network = SegmentationNet(graph.model, graph.mean, graph.std).eval()
+        return Split(network, resize, meta, LONG_SIDE * base if base else 2048)
+    return Split(graph, lambda image: image.float(), meta)
+
+
+class SplitRunner:
+    """Runs a file holding a `Split`'s network as the whole graph would run: ``network(x) -> outputs`` is the
+    file's runner, ``metadata`` the file's."""
+
+    def __init__(self, network: Callable[[Tensor], Sequence[Any]], metadata: dict[str, Any]) -> None:
+        self.network, self.metadata = network, metadata
+        self.detector = detector_from_recipe(metadata["head"], self._tensors) if "head" in metadata else None
+        categories = sorted(metadata.get("categories", []), key=lambda c: c["id"])
+        self.category_ids = torch.tensor([0, *(int(c["id"]) for c in categories)], dtype=torch.int64)
+
+    def _tensors(self, x: Tensor) -> list[Tensor]:
+        return [torch.as_tensor(np.asarray(o)) for o in self.network(x)]
+
+    def run(self, image: Tensor | np.ndarray) -> list[np.ndarray]:
+        x = torch.as_tensor(image)
+        with torch.no_grad():
+            if self.detector is not None:
+                out = self.detector([(x[0] if x.dim() == 4 else x).float() / 255.0])[0]
+                return [out["boxes"].numpy(), self.category_ids[out["labels"]].numpy(), out["scores"].numpy()]
+            if self.metadata.get("task") == "segmentation":
+                base = int(self.metadata.get("input_size", {}).get("base_size", 0))
+                return [segment_with(lambda t: self._tensors(t)[0], x, base).numpy()]
+            return [o.numpy() for o in self._tensors(x.float())]
