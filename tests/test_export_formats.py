@@ -24,13 +24,15 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_built_in_formats() -> None:
-    assert FORMATS.names() == ["onnx", "torchscript", "pt2"]
-    assert [f.suffix for f in FORMATS] == [".onnx", ".torchscript", ".pt2"]
-    assert [f.name for f in FORMATS if f.can_quantize] == ["onnx"]
+    assert FORMATS.names() == ["onnx", "torchscript", "pt2", "pte", "openvino"]  # built in, then found by name
+    assert [f.suffix for f in FORMATS] == [".onnx", ".torchscript", ".pt2", ".pte", ".xml"]
+    assert [f.name for f in FORMATS if f.can_quantize] == ["onnx", "pte", "openvino"]
+    assert FORMATS.get("openvino").files("m.xml") == [Path("m.xml"), Path("m.bin")]
     assert FORMATS.get("onnx").requires == ("onnx", "onnxruntime") and FORMATS.get("pt2").requires == ()
     assert FORMATS.for_path("dir/Model.ONNX").name == "onnx" and FORMATS.for_path("best.pth") is None
-    assert rt.runtime_names() == ("eager", "deploy", "compile", "onnx", "onnx-int8", "torchscript", "pt2")
-    with pytest.raises(ValueError, match=r"format must be one of \['onnx', 'torchscript', 'pt2'\], got 'tflite'"):
+    assert rt.runtime_names() == ("eager", "deploy", "compile", "onnx", "onnx-int8", "torchscript", "pt2", "pte",
+                                  "pte-int8", "openvino", "openvino-int8")  # fmt: skip
+    with pytest.raises(ValueError, match=r"format must be one of \['onnx', 'torchscript', 'pt2', 'pte', 'openvino'\]"):
         FORMATS.get("tflite")
     onnx = FORMATS.get("onnx")
     with pytest.raises(ValueError, match="export format 'onnx' is already registered"):
@@ -106,5 +108,5 @@ def test_format_modules_are_found_by_their_name(tmp_path, monkeypatch) -> None:
     assert import_plugins("plugins_here", [str(package)], "_format") == ["npz_format"]
     import ghost_backbones.export as export
 
-    assert import_plugins(export.__name__, export.__path__, "_format") == ["onnx_format", "pt2_format",
-                                                                           "torchscript_format"]  # fmt: skip
+    found = import_plugins(export.__name__, export.__path__, "_format")
+    assert found == ["executorch_format", "onnx_format", "openvino_format", "pt2_format", "torchscript_format"]

@@ -180,9 +180,9 @@ def test_bad_inputs_give_one_error_line(coco_root, folder, capsys):
         "--weights: checkpoint not found":
             ["--weights", str(folder / "missing.pth"), "--output", str(folder / "a.onnx")],
         "refusing to overwrite it": ["--weights", str(weights), "--output", str(taken)],
-        "--format must be one of ['onnx', 'torchscript', 'pt2'], got 'tflite'":
+        "--format must be one of ['onnx', 'torchscript', 'pt2', 'pte', 'openvino'], got 'tflite'":
             ["--weights", str(weights), "--output", str(folder / "a.tflite"), "--format", "tflite"],
-        "--int8 quantizes ONNX models": ["--weights", str(weights), "--output", str(folder / "a.pt"), "--format",
+        "--int8 quantizes ONNX or ExecuTorch": ["--weights", str(weights), "--output", str(folder / "a.pt"), "--format",
                                          "torchscript", "--int8"],
         "--int8-convs must be one of ['heavy', 'all'], got 'some'":
             ["--weights", str(weights), "--output", str(folder / "a.onnx"), "--int8", "--int8-convs", "some"],

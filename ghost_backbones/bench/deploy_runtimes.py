@@ -31,7 +31,8 @@ Examples::
     >>> parse_runtimes("eager,onnx")
     ('eager', 'onnx')
     >>> runtime_names()
-    ('eager', 'deploy', 'compile', 'onnx', 'onnx-int8', 'torchscript', 'pt2')
+    ('eager', 'deploy', 'compile', 'onnx', 'onnx-int8', 'torchscript', 'pt2', 'pte', 'pte-int8', 'openvino', \
+'openvino-int8')
     >>> case_name("lraspp", "onnx")
     'lraspp [onnx]'
 """
@@ -101,7 +102,7 @@ def parse_runtimes(value: str | Sequence[str]) -> tuple[str, ...]:
         Traceback (most recent call last):
         ...
         ValueError: unknown runtime(s) ['tensorrt']; choose from ['eager', 'deploy', 'compile', 'onnx', 'onnx-int8', \
-'torchscript', 'pt2']
+'torchscript', 'pt2', 'pte', 'pte-int8', 'openvino', 'openvino-int8']
     """
     names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
     known = runtime_names()

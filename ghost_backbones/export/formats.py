@@ -7,15 +7,16 @@ eager both use), whether it can ``quantize`` (and how), how to ``locate`` the fi
 check, and the Python modules it needs (`ExportFormat.is_available`, `ExportFormat.require`). The graph being
 written declares its inputs and outputs (`GraphSpec`), so no writer branches on the task.
 
-ONNX (:mod:`.onnx_format`), TorchScript (:mod:`.torchscript_format`) and ``torch.export`` (:mod:`.pt2_format`)
-register themselves when ``ghost_backbones.export`` is imported; a new format is one module that calls
+ONNX (:mod:`.onnx_format`), TorchScript (:mod:`.torchscript_format`), ``torch.export`` (:mod:`.pt2_format`),
+OpenVINO (:mod:`.openvino_format`) and ExecuTorch (:mod:`.executorch_format`) register themselves when
+``ghost_backbones.export`` is imported; a new format is one ``*_format.py`` module that calls
 ``FORMATS.register(ExportFormat(...))`` (README, "Adding an export format").
 
 Examples::
 
     >>> import ghost_backbones.export
     >>> FORMATS.names()
-    ['onnx', 'torchscript', 'pt2']
+    ['onnx', 'torchscript', 'pt2', 'pte', 'openvino']
     >>> FORMATS.for_path("model.onnx").name, FORMATS.for_path("best.pth")
     ('onnx', None)
 """
