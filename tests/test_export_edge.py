@@ -34,7 +34,8 @@ def _predict_matches_checkpoint(task, weights: Path, exported: Path, images: Pat
     outputs = {}
     for name, source in (("checkpoint", weights), ("file", exported)):
         out = tmp_path / name
-        task.main(["--weights", str(source), "--input", str(images), "--output-dir", str(out), "--device", "cpu"])
+        low = ["--score-thresh", "0.05"] if task is detection_predict else []  # untrained: low scores
+        task.main(["--weights", str(source), "--input", str(images), "--output-dir", str(out), "--device", "cpu", *low])
         outputs[name] = out
     if task is detection_predict:
         ours, theirs = (json.loads((outputs[n] / "detections.json").read_text()) for n in ("checkpoint", "file"))

@@ -189,7 +189,7 @@ def _int8_file(fp32: Path, fmt: ExportFormat, graph: Graph, threads: int | None)
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime's quantizer warns on the root logger about every fused bias
     try:
-        fmt.quantize(fp32, int8, (np.ascontiguousarray(x.numpy()) for x in images))
+        fmt.quantize(fp32, int8, (np.ascontiguousarray(x.numpy()) for x in images), graph=graph.module)
     finally:
         root.setLevel(level)
     return fmt.load(int8, threads=threads).run

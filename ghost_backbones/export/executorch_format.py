@@ -118,11 +118,17 @@ class PteModel:
 
     Args:
         path: the ``.pte`` file.
-        threads: unused (ExecuTorch's XNNPACK threadpool sizes itself).
+        threads: the threads of ExecuTorch's threadpool, which XNNPACK runs on (process-wide; ``None``: its default,
+            one per core).
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
         runtime = import_or_explain("executorch.runtime", "running a .pte model", "executorch")
+        if threads:
+            lib = import_or_explain(
+                "executorch.extension.pybindings.portable_lib", "running a .pte model", "executorch"
+            )
+            lib._unsafe_reset_threadpool(threads)
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ExecuTorch model not found: {self.path}")
