@@ -239,7 +239,8 @@ def split_graph(graph: nn.Module, meta: dict[str, Any], two_stage: str) -> Split
 
         recipe = head_recipe(detector)
         longest = 0 if recipe["transform"]["fixed_size"] else 32 * math.ceil(recipe["transform"]["max_size"] / 32)
-        return Split(HeadGraph(detector).eval(), prepare, {**meta, "head": recipe}, longest, 32)
+        meta = {**meta, "head": recipe, "category_ids": graph.category_ids.tolist()}
+        return Split(HeadGraph(detector).eval(), prepare, meta, longest, 32)
     if isinstance(graph, SegmentationGraph):
         base = graph.base_size
 
@@ -248,7 +249,7 @@ def split_graph(graph: nn.Module, meta: dict[str, Any], two_stage: str) -> Split
             return torch.clamp(torch.round(antialiased_resize(x, base)), 0.0, 255.0) if base else x
 
         network = SegmentationNet(graph.model, graph.mean, graph.std).eval()
-        return Split(network, resize, meta, LONG_SIDE * base if base else 2048)
+        return Split(network, resize, {**meta, "segmentation": {"base_size": base}}, LONG_SIDE * base if base else 2048)
     return Split(graph, lambda image: image.float(), meta)
 
 
@@ -259,8 +260,7 @@ class SplitRunner:
     def __init__(self, network: Callable[[Tensor], Sequence[Any]], metadata: dict[str, Any]) -> None:
         self.network, self.metadata = network, metadata
         self.detector = detector_from_recipe(metadata["head"], self._tensors) if "head" in metadata else None
-        categories = sorted(metadata.get("categories", []), key=lambda c: c["id"])
-        self.category_ids = torch.tensor([0, *(int(c["id"]) for c in categories)], dtype=torch.int64)
+        self.category_ids = torch.tensor(metadata.get("category_ids", [0]), dtype=torch.int64)  # label -> category id
 
     def _tensors(self, x: Tensor) -> list[Tensor]:
         return [torch.as_tensor(np.asarray(o)) for o in self.network(x)]
@@ -271,7 +271,7 @@ class SplitRunner:
             if self.detector is not None:
                 out = self.detector([(x[0] if x.dim() == 4 else x).float() / 255.0])[0]
                 return [out["boxes"].numpy(), self.category_ids[out["labels"]].numpy(), out["scores"].numpy()]
-            if self.metadata.get("task") == "segmentation":
-                base = int(self.metadata.get("input_size", {}).get("base_size", 0))
+            if "segmentation" in self.metadata:  # the split of a segmentation graph
+                base = int(self.metadata["segmentation"]["base_size"])
                 return [segment_with(lambda t: self._tensors(t)[0], x, base).numpy()]
             return [o.numpy() for o in self._tensors(x.float())]
