@@ -30,7 +30,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from .check import DetectionCheck, SegmentationCheck
 from .formats import GraphSpec
 
-__all__ = ["DetectionGraph", "SegmentationGraph", "antialiased_resize", "resize_weights"]
+__all__ = ["DetectionGraph", "SegmentationGraph", "antialiased_resize", "class_map", "resize_pixels", "resize_weights"]
 
 
 def _size(x: Tensor, dim: int) -> Tensor | int:
@@ -79,6 +79,27 @@ def antialiased_resize(image: Tensor, short_side: int) -> Tensor:
     rows = resize_weights(height, new_height)
     cols = resize_weights(width, new_width)
     return torch.matmul(torch.matmul(rows, image), cols.t())
+
+
+def resize_pixels(image: Tensor, base_size: int) -> Tensor:
+    """``(N, 3, H, W)`` float pixels with the shorter side resized to ``base_size`` (0: unchanged), rounded to 8-bit
+    levels as a ``uint8`` resize is: what a segmentation model is fed.
+
+    Examples::
+
+        >>> resize_pixels(torch.full((1, 3, 30, 45), 7.4), 20).unique()
+        tensor([7.])
+    """
+    return torch.clamp(torch.round(antialiased_resize(image, base_size)), 0.0, 255.0) if base_size else image
+
+
+def class_map(logits: Tensor, size: Sequence[int] | torch.Size, upsample: bool) -> Tensor:
+    """The class index of every pixel of ``logits`` ``(N, C, h, w)`` (bilinear to ``size`` first when ``upsample``),
+    ``uint8`` for at most 256 classes."""
+    if upsample:
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    classes = logits.argmax(1)
+    return classes.to(torch.uint8) if logits.shape[1] <= 256 else classes
 
 
 class _TracedResizeTransform(GeneralizedRCNNTransform):
@@ -174,11 +195,6 @@ class SegmentationGraph(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         if image.dim() == 3:
             image = image[None]
-        x = image.float()
-        if self.base_size:
-            x = torch.clamp(torch.round(antialiased_resize(x, self.base_size)), 0.0, 255.0)  # as a uint8 resize
-        logits = self.model((x - self.mean) / self.std)["out"]
-        if self.base_size:  # else the logits are at the input's resolution already (the models' contract)
-            logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
-        classes = logits.argmax(1)
-        return classes.to(torch.uint8) if logits.shape[1] <= 256 else classes
+        logits = self.model((resize_pixels(image.float(), self.base_size) - self.mean) / self.std)["out"]
+        # without a resize the logits are at the input's resolution already (the models' contract)
+        return class_map(logits, image.shape[-2:], upsample=bool(self.base_size))

@@ -121,14 +121,14 @@ class OpenVinoModel:
         self.metadata = _metadata(model)
         self.output_names = list(self.metadata.get("outputs", []))
         element = self.compiled.inputs[0].get_element_type().get_type_name()
-        self.input_dtype = self.metadata.get("input_dtype", "uint8" if element == "u8" else "float32")
+        self._network_dtype = "uint8" if element == "u8" else "float32"  # what the compiled model takes
+        self.input_dtype = self.metadata.get("input_dtype", self._network_dtype)
         self._split = SplitRunner(self.network, self.metadata) if "head" in self.metadata else None
 
     def network(self, x: Tensor | np.ndarray) -> list[np.ndarray]:
         """The compiled model's outputs for ``x`` (cast to its input type)."""
         array = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-        element = self.compiled.inputs[0].get_element_type().get_type_name()
-        result = self.compiled(array.astype("uint8" if element == "u8" else "float32", copy=False))
+        result = self.compiled(array.astype(self._network_dtype, copy=False))
         return [np.asarray(result[output]) for output in self.compiled.outputs]
 
     def run(self, image: Tensor | np.ndarray) -> list[np.ndarray]:

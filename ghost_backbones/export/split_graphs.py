@@ -37,13 +37,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torchvision.models.detection import FCOS, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator, DefaultBoxGenerator
 from torchvision.models.detection.ssd import SSD
 
 from ..errors import ExportError
-from .graphs import DetectionGraph, SegmentationGraph, antialiased_resize
+from .graphs import DetectionGraph, SegmentationGraph, class_map, resize_pixels
 
 __all__ = [
     "HeadGraph",
@@ -194,16 +193,9 @@ def segment_with(run: Callable[[Tensor], Tensor], image: Tensor, base_size: int)
     """The class map of ``image`` (``(N, 3, H, W)`` or ``(3, H, W)`` pixels) from the logits ``run`` gives for its
     resized copy: the steps of `SegmentationGraph` around its network, image by image."""
     batch = image[None] if image.dim() == 3 else image
-    masks = []
-    for x in batch.float().split(1):
-        if base_size:
-            x = torch.clamp(torch.round(antialiased_resize(x, base_size)), 0.0, 255.0)  # as a uint8 resize
-        logits = torch.as_tensor(run(x))
-        if logits.shape[-2:] != batch.shape[-2:]:
-            logits = F.interpolate(logits, size=batch.shape[-2:], mode="bilinear", align_corners=False)
-        masks.append(logits.argmax(1))
-    classes = torch.cat(masks)
-    return classes.to(torch.uint8) if logits.shape[1] <= 256 else classes
+    masks = [class_map(torch.as_tensor(run(resize_pixels(x, base_size))), batch.shape[-2:], upsample=bool(base_size))
+             for x in batch.float().split(1)]  # fmt: skip
+    return torch.cat(masks)
 
 
 #: The longest side of a segmentation network's input, as a multiple of ``base_size`` (a memory plan's bound).
@@ -245,8 +237,7 @@ def split_graph(graph: nn.Module, meta: dict[str, Any], two_stage: str) -> Split
         base = graph.base_size
 
         def resize(image: Tensor) -> Tensor:
-            x = (image[None] if image.dim() == 3 else image)[:1].float()
-            return torch.clamp(torch.round(antialiased_resize(x, base)), 0.0, 255.0) if base else x
+            return resize_pixels((image[None] if image.dim() == 3 else image)[:1].float(), base)
 
         network = SegmentationNet(graph.model, graph.mean, graph.std).eval()
         return Split(network, resize, {**meta, "segmentation": {"base_size": base}}, LONG_SIDE * base if base else 2048)
